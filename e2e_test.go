@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/warden-sec/warden/internal/slackfake"
+)
+
+// Slack users of the end-to-end tests. Their emails match the demo provider's
+// seeded people.
+var (
+	alice = slackfake.User{ID: "U0ALICE", Name: "alice", Email: "alice.responder@example.com"}
+	bob   = slackfake.User{ID: "U0BOB", Name: "bob", Email: "bob.engineer@example.com"}
+	carol = slackfake.User{ID: "U0CAROL", Name: "carol", Email: "carol.manager@example.com"}
+	dave  = slackfake.User{ID: "U0DAVE", Name: "dave", Email: "dave.contractor@example.com"}
+	erin  = slackfake.User{ID: "U0ERIN", Name: "erin", Email: "erin.sales@example.com"}
+)
+
+// warden is a running `warden serve` wired to an in-process Slack.
+type warden struct {
+	slack  *slackfake.Slack
+	data   string
+	stderr *syncBuffer
+	done   chan int
+	stop   context.CancelFunc
+}
+
+// startWarden runs serve against a fresh fake Slack with the demo provider.
+// extra overrides or adds environment variables.
+func startWarden(t *testing.T, extra map[string]string) *warden {
+	t.Helper()
+	s := slackfake.New(t, slackfake.Options{})
+	for _, u := range []slackfake.User{alice, bob, carol, dave, erin} {
+		s.AddUser(u)
+	}
+	s.AddGroup("S0IR", alice.ID)
+	w := &warden{slack: s, data: filepath.Join(t.TempDir(), "warden.db"), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	env := map[string]string{
+		"SLACK_BOT_TOKEN":   slackfake.BotToken,
+		"SLACK_APP_TOKEN":   slackfake.AppToken,
+		"SLACK_API_URL":     s.APIURL(),
+		"WARDEN_DATA":       w.data,
+		"WARDEN_HTTP_ADDR":  "127.0.0.1:0",
+		"WARDEN_RESPONDERS": "S0IR",
+		"WARDEN_LOG_LEVEL":  "debug",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	w.data = env["WARDEN_DATA"]
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stop = cancel
+	go func() { w.done <- run(ctx, []string{"serve"}, envconfig.MapLookuper(env), &bytes.Buffer{}, w.stderr) }()
+	t.Cleanup(func() { w.shutdown(t) })
+	wait, cancelWait := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancelWait()
+	if err := s.AwaitConnections(wait, 1); err != nil {
+		t.Fatalf("warden did not connect to Slack: %v\n%s", err, w.stderr.String())
+	}
+	return w
+}
+
+// shutdown stops warden as SIGTERM would and returns its exit code.
+func (w *warden) shutdown(t *testing.T) int {
+	t.Helper()
+	if w.stop == nil {
+		return -1
+	}
+	w.stop()
+	w.stop = nil
+	select {
+	case code := <-w.done:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatalf("warden did not stop within 10 s\n%s", w.stderr.String())
+		return -1
+	}
+}
+
+// command types a slash command and returns warden's answer to it.
+func (w *warden) command(t *testing.T, user, text string) slackfake.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	env := w.slack.SlashCommand(user, "C0INCIDENT", text)
+	if _, err := w.slack.WaitAck(ctx, env); err != nil {
+		t.Fatalf("/sessions %s: no ack: %v", text, err)
+	}
+	r, err := w.slack.AwaitResponse(ctx, env)
+	if err != nil {
+		t.Fatalf("/sessions %s: no answer: %v\n%s", text, err, w.stderr.String())
+	}
+	return r
+}
+
+// visible is everything a person would read in a response: text and blocks.
+func visible(t *testing.T, text string, blocks json.RawMessage) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(text)
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if s, ok := x["text"].(string); ok {
+				b.WriteString("\n" + s)
+			}
+			for _, k := range []string{"text", "fields", "elements", "accessory", "confirm", "title"} {
+				if c, ok := x[k]; ok {
+					walk(c)
+				}
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	if len(blocks) > 0 {
+		var v any
+		if err := json.Unmarshal(blocks, &v); err != nil {
+			t.Fatalf("blocks are not JSON: %v", err)
+		}
+		walk(v)
+	}
+	return b.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHelpRoundTrip(t *testing.T) {
+	w := startWarden(t, nil)
+	r := w.command(t, bob.ID, "help")
+	got := visible(t, r.Text, r.Blocks)
+	for _, want := range []string{"/sessions mine", "/sessions revoke", "/sessions offboard"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("help does not mention %q:\n%s", want, got)
+		}
+	}
+	if r.ResponseType == "in_channel" {
+		t.Errorf("help was posted to the channel; want ephemeral")
+	}
+}
+
+func TestBadInputGetsOneUsageLine(t *testing.T) {
+	w := startWarden(t, nil)
+	r := w.command(t, bob.ID, "revoke")
+	if !strings.Contains(r.Text, "Usage:") || strings.Contains(strings.ToLower(r.Text), "error:") {
+		t.Errorf("bad input answer = %q, want a usage line", r.Text)
+	}
+}
+
+func TestGracefulShutdownExitsZero(t *testing.T) {
+	w := startWarden(t, nil)
+	w.command(t, bob.ID, "help")
+	if code := w.shutdown(t); code != exitOK {
+		t.Errorf("exit code after shutdown = %d, want 0\n%s", code, w.stderr.String())
+	}
+}
+
+func TestSecondWardenIsRefusedTheDataFile(t *testing.T) {
+	w := startWarden(t, nil)
+	var stderr syncBuffer
+	code := run(t.Context(), []string{"serve"}, envconfig.MapLookuper(map[string]string{
+		"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_APP_TOKEN": slackfake.AppToken,
+		"SLACK_API_URL": w.slack.APIURL(), "WARDEN_DATA": w.data, "WARDEN_HTTP_ADDR": "127.0.0.1:0",
+	}), &bytes.Buffer{}, &stderr)
+	if code != exitFailure || !strings.Contains(stderr.String(), "data file in use by another warden") {
+		t.Errorf("second warden: exit %d, log %q", code, stderr.String())
+	}
+	// The first one still answers.
+	w.command(t, bob.ID, "help")
+}
