@@ -6,9 +6,9 @@
 // the request and removes them shortly after.
 //
 // Warden authenticates as a machine-to-machine application with client
-// credentials; the access token is cached until it expires. Scopes used:
-// read:users, read:sessions, delete:sessions, read:refresh_tokens,
-// delete:refresh_tokens.
+// credentials; the access token is cached until it expires or the API
+// refuses it. Scopes used: read:users, read:sessions, delete:sessions,
+// read:refresh_tokens, delete:refresh_tokens.
 package auth0
 
 import (
@@ -111,13 +111,11 @@ func New(cfg Config) (*Provider, error) {
 		EndpointParams: url.Values{"audience": {audience}},
 		AuthStyle:      oauth2.AuthStyleInParams,
 	}
-	// The token source keeps this context for every token fetch: it only
-	// carries the base client. Token fetches are bounded by its timeout.
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 	c, err := httpclient.New(httpclient.Config{
 		Provider: Name,
 		BaseURL:  base,
-		HTTP:     cc.Client(tokenCtx), // caches the token until it expires
+		HTTP:     hc,
+		Tokens:   httpclient.ClientCredentials(cc, hc), // cached until it expires or a 401
 		Rate:     cfg.Rate,
 		Signal:   httpclient.RateLimitReset,
 		Logger:   cfg.Logger,

@@ -299,3 +299,25 @@ func TestConfig(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenRefusedBeforeExpiryIsRefetched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := seeded()
+		p := newProvider(t, f, nil)
+		if _, err := p.FindUser(t.Context(), "alice@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		// The token was revoked long before its 24 h expiry: the next call is
+		// refused, and the one after it gets and uses a fresh token.
+		f.on("GET /api/v2/users-by-email", reply{status: 401, body: `{"statusCode":401,"error":"Unauthorized","message":"Invalid token"}`})
+		if _, err := p.FindUser(t.Context(), "alice@example.com"); !errors.Is(err, sessions.ErrUnauthorized) {
+			t.Fatalf("err = %v, want ErrUnauthorized", err)
+		}
+		if _, err := p.FindUser(t.Context(), "alice@example.com"); err != nil {
+			t.Fatalf("call after the 401: %v", err)
+		}
+		if n := f.count("POST /oauth/token"); n != 2 {
+			t.Fatalf("token requests = %d, want 2 (refetch after 401)", n)
+		}
+	})
+}

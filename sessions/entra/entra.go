@@ -110,11 +110,10 @@ func (c *Config) validate() error {
 type Provider struct {
 	api         *httpclient.Client
 	reports     *httpclient.Client // auditLogs, paced apart
-	tokens      *tokenCache
+	tokens      *httpclient.TokenSource
 	log         *slog.Logger
 	signInPages int
 	signInTop   int
-	secret      string // only to keep it out of errors
 }
 
 var (
@@ -132,7 +131,6 @@ func New(cfg Config) (*Provider, error) {
 		tokenURL = strings.Replace(DefaultTokenURL, "{tenant}", cfg.TenantID, 1)
 	}
 	base := strings.TrimRight(cmp.Or(cfg.GraphURL, DefaultGraphURL), "/")
-	bu, _ := url.Parse(base)
 	hc := cfg.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -144,16 +142,10 @@ func New(cfg Config) (*Provider, error) {
 		Scopes:       []string{graphScope},
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
-	tokens := newTokenCache(func(ctx context.Context) (*oauth2.Token, error) {
-		return cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
-	})
-	api := &http.Client{
-		Transport:     &bearerTransport{tokens: tokens, origin: origin(bu), base: transportOf(hc)},
-		Timeout:       hc.Timeout,
-		CheckRedirect: hc.CheckRedirect,
-	}
+	// One token for both clients: they share the cache and its refresh.
+	tokens := httpclient.ClientCredentials(cc, hc)
 	graph, err := httpclient.New(httpclient.Config{
-		Provider: Name, BaseURL: base, HTTP: api, Rate: cfg.Rate,
+		Provider: Name, BaseURL: base, HTTP: hc, Tokens: tokens, Rate: cfg.Rate,
 		Signal: httpclient.RetryAfter, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -164,7 +156,7 @@ func New(cfg Config) (*Provider, error) {
 		sr, burst = defaultSignInRate, defaultSignInBurst
 	}
 	reports, err := httpclient.New(httpclient.Config{
-		Provider: Name, BaseURL: base, HTTP: api, Rate: sr, Burst: burst,
+		Provider: Name, BaseURL: base, HTTP: hc, Tokens: tokens, Rate: sr, Burst: burst,
 		Signal: httpclient.RetryAfter, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -181,7 +173,6 @@ func New(cfg Config) (*Provider, error) {
 		log:         log,
 		signInPages: cmp.Or(cfg.SignInPages, defaultSignInPages),
 		signInTop:   cmp.Or(cfg.SignInTop, defaultSignInTop),
-		secret:      cfg.ClientSecret,
 	}, nil
 }
 
@@ -244,7 +235,7 @@ func (p *Provider) findUser(ctx context.Context, email string) (graphUser, error
 		case err == nil && u.ID != "":
 			return u, nil
 		case err != nil && !isStatus(err, http.StatusNotFound) && !isStatus(err, http.StatusBadRequest):
-			return graphUser{}, p.apiError(err)
+			return graphUser{}, err
 		}
 	}
 	// Not a UPN: look for the mail address.
@@ -257,7 +248,7 @@ func (p *Provider) findUser(ctx context.Context, email string) (graphUser, error
 		Value []graphUser `json:"value"`
 	}
 	if _, err := p.api.JSON(ctx, http.MethodGet, "/users", q, nil, &list); err != nil {
-		return graphUser{}, p.apiError(err)
+		return graphUser{}, err
 	}
 	for _, u := range list.Value {
 		if u.ID != "" {
@@ -285,7 +276,7 @@ func (p *Provider) manager(ctx context.Context, id string) (string, error) {
 		p.log.WarnContext(ctx, "entra: may not read managers", "provider", Name)
 		return "", nil
 	}
-	return "", p.apiError(err)
+	return "", err
 }
 
 // odataString escapes s for a single-quoted OData literal.
@@ -396,7 +387,7 @@ func (p *Provider) signIns(ctx context.Context, u sessions.User) ([]signIn, erro
 		}
 	})
 	if err != nil {
-		return nil, p.apiError(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -424,7 +415,7 @@ func (p *Provider) devices(ctx context.Context, u sessions.User) ([]device, erro
 		p.log.WarnContext(ctx, "entra: may not list registered devices; showing none", "provider", Name)
 		return nil, nil
 	}
-	return nil, p.apiError(err)
+	return nil, err
 }
 
 func (p *Provider) grants(ctx context.Context, u sessions.User) ([]grant, error) {
@@ -441,7 +432,7 @@ func (p *Provider) grants(ctx context.Context, u sessions.User) ([]grant, error)
 		}
 	})
 	if err != nil && !isStatus(err, http.StatusNotFound) {
-		return nil, p.apiError(err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -568,7 +559,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 		if isStatus(err, http.StatusNotFound) {
 			return nil
 		}
-		return fmt.Errorf("revoke all: %w", p.apiError(err))
+		return fmt.Errorf("revoke all: %w", err)
 	}
 	if out.Value != nil && !*out.Value {
 		return errors.New("revoke all: graph answered value false")
@@ -593,7 +584,7 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 			continue
 		}
 		if _, err := p.api.JSON(ctx, http.MethodDelete, "/oauth2PermissionGrants/"+seg, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-			errs = append(errs, p.apiError(err))
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -605,18 +596,8 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 // auth makes sure a token is at hand before a call, so that refused
 // credentials surface as one clear error instead of retried failures.
 func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.token(ctx)
+	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-// apiError drops the cached token after a 401 and redacts any credential a
-// server echoed into an error code. The shared layer's *StatusError already
-// wraps sessions.ErrUnauthorized for 401 and 403.
-func (p *Provider) apiError(err error) error {
-	if isStatus(err, http.StatusUnauthorized) {
-		p.tokens.forget()
-	}
-	return redact(err, p.secret, p.tokens.current())
 }
 
 func isStatus(err error, status int) bool {

@@ -100,9 +100,8 @@ func (c *Config) validate() error {
 // Provider talks to one Workspace customer. It is safe for concurrent use.
 type Provider struct {
 	api      *httpclient.Client
-	tokens   *tokenCache
+	tokens   *httpclient.TokenSource
 	customer string
-	secrets  []string // private key and key id, only to keep them out of errors
 }
 
 var (
@@ -135,25 +134,22 @@ func New(cfg Config) (*Provider, error) {
 		jc.TokenURL = googleoauth.JWTTokenURL
 	}
 	base := strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/")
-	bu, _ := url.Parse(base)
 	hc := cfg.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	tokens := newTokenCache(func(ctx context.Context) (*oauth2.Token, error) {
+	// The private key and its id stay out of every error.
+	tokens := httpclient.NewTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
 		return fetchJWT(ctx, jc, hc)
-	})
+	}, string(jc.PrivateKey), jc.PrivateKeyID)
 	api, err := httpclient.New(httpclient.Config{
 		Provider: Name,
 		BaseURL:  base,
-		HTTP: &http.Client{
-			Transport:     &bearerTransport{tokens: tokens, origin: origin(bu), base: transportOf(hc)},
-			Timeout:       hc.Timeout,
-			CheckRedirect: hc.CheckRedirect,
-		},
-		Rate:   cfg.Rate,
-		Signal: httpclient.GoogleQuota,
-		Logger: cfg.Logger,
+		HTTP:     hc,
+		Tokens:   tokens,
+		Rate:     cfg.Rate,
+		Signal:   httpclient.GoogleQuota,
+		Logger:   cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("google: %w", err)
@@ -162,7 +158,6 @@ func New(cfg Config) (*Provider, error) {
 		api:      api,
 		tokens:   tokens,
 		customer: cmp.Or(cfg.Customer, "my_customer"),
-		secrets:  []string{string(jc.PrivateKey), jc.PrivateKeyID},
 	}, nil
 }
 
@@ -228,7 +223,7 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 		if isStatus(err, http.StatusNotFound) {
 			return sessions.User{}, fmt.Errorf("find user: %w", sessions.ErrNoAccount)
 		}
-		return sessions.User{}, fmt.Errorf("find user: %w", p.apiError(err))
+		return sessions.User{}, fmt.Errorf("find user: %w", err)
 	}
 	out := sessions.User{Provider: Name, ID: u.ID, Email: cmp.Or(u.PrimaryEmail, email), Name: u.Name.FullName}
 	for _, r := range u.Relations {
@@ -398,7 +393,7 @@ func (p *Provider) oauthTokens(ctx context.Context, u sessions.User) ([]gToken, 
 		if isStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
-		return nil, p.apiError(err)
+		return nil, err
 	}
 	valid := out.Items[:0]
 	for _, t := range out.Items {
@@ -421,7 +416,7 @@ func (p *Provider) asps(ctx context.Context, u sessions.User) ([]gASP, error) {
 		if isStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
-		return nil, p.apiError(err)
+		return nil, err
 	}
 	return out.Items, nil
 }
@@ -454,7 +449,7 @@ func (p *Provider) mobileDevices(ctx context.Context, u sessions.User) ([]gMobil
 			NextPageToken string    `json:"nextPageToken"`
 		}
 		if _, err := p.api.JSON(ctx, http.MethodGet, path, q, nil, &out); err != nil {
-			return nil, p.apiError(err)
+			return nil, err
 		}
 		for _, d := range out.MobileDevices {
 			if d.ResourceID == "" || seen[d.ResourceID] {
@@ -488,7 +483,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 		return fmt.Errorf("revoke all: %w", err)
 	}
 	if _, err := p.api.JSON(ctx, http.MethodPost, path+"/signOut", nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("revoke all: %w", p.apiError(err))
+		return fmt.Errorf("revoke all: %w", err)
 	}
 	return nil
 }
@@ -523,7 +518,7 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 	var errs []error
 	for _, t := range targets {
 		if _, err := p.api.JSON(ctx, http.MethodDelete, t, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-			errs = append(errs, p.apiError(err))
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -535,18 +530,8 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 // auth makes sure a token is at hand before a call, so that a refused
 // service account surfaces as one clear error instead of retried failures.
 func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.token(ctx)
+	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-// apiError drops the cached token after a 401 and redacts any credential a
-// server echoed into an error code. The shared layer's *StatusError already
-// wraps sessions.ErrUnauthorized for 401 and non-quota 403.
-func (p *Provider) apiError(err error) error {
-	if isStatus(err, http.StatusUnauthorized) {
-		p.tokens.forget()
-	}
-	return redact(err, append([]string{p.tokens.current()}, p.secrets...)...)
 }
 
 func isStatus(err error, status int) bool {

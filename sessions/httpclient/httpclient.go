@@ -12,7 +12,13 @@
 //     context deadline.
 //   - the context's error when ctx ends before or between attempts.
 //   - a transport error, stripped of the URL's query string and userinfo and
-//     of every static header value.
+//     of every credential the request carried.
+//   - a token error from Config.Tokens, which wraps sessions.ErrUnauthorized
+//     when the token endpoint refused the credentials.
+//
+// A provider error code (StatusError.Code) is kept only when it is short,
+// made of a conservative charset, and quotes no credential the request
+// carried: a hostile or broken server cannot echo a secret into an error.
 package httpclient
 
 import (
@@ -59,7 +65,7 @@ type StatusError struct {
 	Method   string
 	Path     string // request path without query string
 	Status   int
-	Code     string // provider error code when it has one ("invalid_grant", "E0000007")
+	Code     string // provider error code when it has one ("invalid_grant", "E0000007") and it quotes no credential
 
 	throttle bool // the answer was the provider's throttle signal
 }
@@ -97,6 +103,11 @@ type Config struct {
 	// without a wait header; it doubles per attempt (capped at MaxWait) and
 	// is jittered to between half and all of it. 0 means 500 ms.
 	Backoff time.Duration
+	// Tokens, when set, supplies the bearer token for every request to
+	// BaseURL's origin (and to no other host, redirects included). A 401
+	// drops the token so that the next request fetches a fresh one. The
+	// token and the source's secrets never appear in an error.
+	Tokens *TokenSource
 }
 
 const (
@@ -160,7 +171,8 @@ type Client struct {
 	signal      Signal
 	header      http.Header
 	log         *slog.Logger
-	secrets     []string // static header values, scrubbed from transport errors
+	tokens      *TokenSource // nil: no bearer token
+	secrets     []string     // static header values and token secrets, kept out of errors
 
 	// jitter maps a backoff to the wait actually used; tests replace it.
 	jitter func(time.Duration) time.Duration
@@ -189,6 +201,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: defaultTimeout}
+	}
+	if cfg.Tokens != nil {
+		c.tokens = cfg.Tokens
+		c.http = withTokens(c.http, cfg.Tokens, base)
+		c.secrets = append(c.secrets, cfg.Tokens.secrets...)
 	}
 	r, burst := cfg.Rate, cfg.Burst
 	if r == 0 {
@@ -262,7 +279,18 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 			}
 			return nil, op(context.DeadlineExceeded)
 		}
-		r := req.Clone(ctx)
+		rctx := ctx
+		var tokErr error
+		if c.tokens != nil {
+			tok, err := c.tokens.Token(ctx)
+			if err != nil {
+				tokErr = err
+			} else {
+				secrets = appendSecret(secrets, tok.AccessToken)
+				rctx = context.WithValue(ctx, tokenKey{}, tok)
+			}
+		}
+		r := req.Clone(rctx)
 		if attempt > 1 && getBody != nil {
 			b, err := getBody()
 			if err != nil {
@@ -280,7 +308,13 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 			r.Header.Set("User-Agent", "warden")
 		}
 
-		resp, err := c.http.Do(r)
+		var resp *http.Response
+		err := tokErr
+		if err == nil {
+			resp, err = c.http.Do(r)
+		} else if r.Body != nil {
+			r.Body.Close()
+		}
 		var d decision
 		if err != nil {
 			if ctx.Err() != nil {
@@ -301,7 +335,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 				Method:   req.Method,
 				Path:     path,
 				Status:   resp.StatusCode,
-				Code:     errorCode(body),
+				Code:     safeCode(errorCode(body), secrets),
 				throttle: d.throttled,
 			}
 			throttled = d.throttled
@@ -385,10 +419,17 @@ func (c *Client) backoffFor(attempt int) time.Duration {
 }
 
 func (c *Client) decideTransport(err error, attempt int) decision {
+	s := 0
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
+	var te *tokenError
+	switch {
+	case errors.As(err, &re) && re.Response != nil:
+		s = re.Response.StatusCode
+	case errors.As(err, &te):
+		s = te.status
+	}
+	if s != 0 {
 		// The token endpoint answered: only its throttle and 5xx are worth a retry.
-		s := re.Response.StatusCode
 		if s == http.StatusTooManyRequests {
 			return decision{retry: true, wait: c.backoffFor(attempt), throttled: true}
 		}
@@ -693,16 +734,7 @@ func scrub(err error, secrets []string) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		// Its message carries the token endpoint's body.
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		msg := fmt.Sprintf("oauth2 token: status %d %s", status, cleanCode(re.ErrorCode))
-		se := &safeError{msg: strings.TrimSpace(msg)}
-		if status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusBadRequest {
-			se.cause = sessions.ErrUnauthorized
-		}
-		return se
+		return retrieveError(re, secrets)
 	}
 	msg := err.Error()
 	clean := true

@@ -82,10 +82,9 @@ func (c *Config) validate() error {
 // Provider talks to one Keycloak realm. It is safe for concurrent use.
 type Provider struct {
 	api      *httpclient.Client
-	tokens   *tokenCache
+	tokens   *httpclient.TokenSource
 	realm    string // "/admin/realms/{realm}", escaped
 	pageSize int
-	secret   string // only to keep it out of errors
 }
 
 var (
@@ -99,7 +98,6 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	base := strings.TrimRight(cfg.URL, "/")
-	bu, _ := url.Parse(base)
 	hc := cfg.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -110,20 +108,15 @@ func New(cfg Config) (*Provider, error) {
 		TokenURL:     base + "/realms/" + url.PathEscape(cfg.Realm) + "/protocol/openid-connect/token",
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
-	tokens := newTokenCache(func(ctx context.Context) (*oauth2.Token, error) {
-		return cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
-	})
+	tokens := httpclient.ClientCredentials(cc, hc)
 	api, err := httpclient.New(httpclient.Config{
 		Provider: Name,
 		BaseURL:  base,
-		HTTP: &http.Client{
-			Transport:     &bearerTransport{tokens: tokens, origin: origin(bu), base: transportOf(hc)},
-			Timeout:       hc.Timeout,
-			CheckRedirect: hc.CheckRedirect,
-		},
-		Rate:   cfg.Rate,
-		Signal: httpclient.RetryAfter,
-		Logger: cfg.Logger,
+		HTTP:     hc,
+		Tokens:   tokens,
+		Rate:     cfg.Rate,
+		Signal:   httpclient.RetryAfter,
+		Logger:   cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keycloak: %w", err)
@@ -133,7 +126,6 @@ func New(cfg Config) (*Provider, error) {
 		tokens:   tokens,
 		realm:    "/admin/realms/" + url.PathEscape(cfg.Realm),
 		pageSize: cmp.Or(cfg.PageSize, defaultPageSize),
-		secret:   cfg.ClientSecret,
 	}, nil
 }
 
@@ -186,7 +178,7 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 	var users []kcUser
 	q := url.Values{"email": {email}, "exact": {"true"}}
 	if _, err := p.api.JSON(ctx, http.MethodGet, p.realm+"/users", q, nil, &users); err != nil {
-		return sessions.User{}, fmt.Errorf("find user: %w", p.apiError(err))
+		return sessions.User{}, fmt.Errorf("find user: %w", err)
 	}
 	for _, u := range users {
 		// Older Keycloak ignores exact=true and matches substrings.
@@ -285,7 +277,7 @@ func (p *Provider) liveSessions(ctx context.Context, u sessions.User) ([]kcSessi
 			if isStatus(err, http.StatusNotFound) {
 				return nil, nil // the user is gone, and so are their sessions
 			}
-			return nil, p.apiError(err)
+			return nil, err
 		}
 		fresh := 0
 		for _, s := range batch {
@@ -315,7 +307,7 @@ func (p *Provider) consents(ctx context.Context, u sessions.User) ([]kcConsent, 
 		if isStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
-		return nil, p.apiError(err)
+		return nil, err
 	}
 	return slices.DeleteFunc(cs, func(c kcConsent) bool { return c.ClientID == "" }), nil
 }
@@ -348,7 +340,7 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 		return nil
 	}
 	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/sessions/"+seg, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("revoke session: %w", p.apiError(err))
+		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
 }
@@ -363,7 +355,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 		return fmt.Errorf("revoke all: %w", err)
 	}
 	if _, err := p.api.JSON(ctx, http.MethodPost, p.realm+"/users/"+id+"/logout", nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("revoke all: %w", p.apiError(err))
+		return fmt.Errorf("revoke all: %w", err)
 	}
 	return nil
 }
@@ -400,7 +392,7 @@ func (p *Provider) deleteConsent(ctx context.Context, u sessions.User, clientID 
 		return err
 	}
 	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/users/"+id+"/consents/"+client, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
-		return p.apiError(err)
+		return err
 	}
 	return nil
 }
@@ -408,19 +400,8 @@ func (p *Provider) deleteConsent(ctx context.Context, u sessions.User, clientID 
 // auth makes sure a token is at hand before a call, so that refused
 // credentials surface as one clear error instead of as retried failures.
 func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.token(ctx)
+	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-// apiError drops the cached token after a 401 so the next call fetches a
-// fresh one, and redacts any credential a server echoed into an error code.
-// The shared layer's *StatusError already wraps sessions.ErrUnauthorized for
-// 401 and 403, and sessions.ErrNotFound for 404.
-func (p *Provider) apiError(err error) error {
-	if isStatus(err, http.StatusUnauthorized) {
-		p.tokens.forget()
-	}
-	return redact(err, p.secret, p.tokens.current())
 }
 
 func isStatus(err error, status int) bool {
