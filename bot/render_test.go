@@ -443,3 +443,32 @@ func TestBaseActionID(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRenderFiveHundredSessions renders a /sessions list of 500 sessions
+// (one section with a Revoke button each) and reports how many blocks and
+// bytes reach Slack; it fails if the message breaks a Block Kit limit.
+func BenchmarkRenderFiveHundredSessions(b *testing.B) {
+	var blocks []c.Block
+	for i := range 500 {
+		blocks = append(blocks, c.Block{Kind: c.Section,
+			Text: c.T(c.B("Chrome 126 · macOS"), c.P("  "), c.C(fmt.Sprintf("okta:session-%d", i)),
+				c.P("\nIP 203.0.113.7 · Berlin, DE · last active 3 h ago · <!channel> & co")),
+			Accessory: &c.Button{Label: "Revoke", ActionID: c.ActRevokeSession, Value: fmt.Sprintf("U0BOB|okta|session-%d", i),
+				Style: c.Danger, Confirm: &c.Confirm{Title: "Revoke this session?", Text: "This signs the device out.", OK: "Revoke", Cancel: "Keep it"}},
+		})
+	}
+	r := c.Reply{Text: "500 records across 1 provider", Blocks: blocks}
+	var out []slack.Block
+	for b.Loop() {
+		out = Render(r)
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(out) > maxMessageBlocks {
+		b.Fatalf("%d blocks, over the limit of %d", len(out), maxMessageBlocks)
+	}
+	b.ReportMetric(float64(len(out)), "blocks")
+	b.ReportMetric(float64(len(raw)), "bytes")
+}
