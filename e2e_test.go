@@ -37,11 +37,24 @@ type warden struct {
 // extra overrides or adds environment variables.
 func startWarden(t *testing.T, extra map[string]string) *warden {
 	t.Helper()
+	return startWardenOn(t, newSlack(t), extra)
+}
+
+// newSlack is an in-process Slack with the test users; alice is in the
+// responders' user group S0IR.
+func newSlack(t *testing.T) *slackfake.Slack {
+	t.Helper()
 	s := slackfake.New(t, slackfake.Options{})
 	for _, u := range []slackfake.User{alice, bob, carol, dave, erin} {
 		s.AddUser(u)
 	}
 	s.AddGroup("S0IR", alice.ID)
+	return s
+}
+
+// startWardenOn runs serve against the Slack s (shared across restarts).
+func startWardenOn(t *testing.T, s *slackfake.Slack, extra map[string]string) *warden {
+	t.Helper()
 	w := &warden{slack: s, data: filepath.Join(t.TempDir(), "warden.db"), stderr: &syncBuffer{}, done: make(chan int, 1)}
 	env := map[string]string{
 		"SLACK_BOT_TOKEN":   slackfake.BotToken,
@@ -56,13 +69,14 @@ func startWarden(t *testing.T, extra map[string]string) *warden {
 		env[k] = v
 	}
 	w.data = env["WARDEN_DATA"]
+	opened := s.ConnectionsOpened()
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stop = cancel
 	go func() { w.done <- run(ctx, []string{"serve"}, envconfig.MapLookuper(env), &bytes.Buffer{}, w.stderr) }()
 	t.Cleanup(func() { w.shutdown(t) })
 	wait, cancelWait := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancelWait()
-	if err := s.AwaitConnections(wait, 1); err != nil {
+	if err := s.Await(wait, func() bool { return s.ConnectionsOpened() > opened && s.Connections() >= 1 }); err != nil {
 		t.Fatalf("warden did not connect to Slack: %v\n%s", err, w.stderr.String())
 	}
 	return w
@@ -78,6 +92,11 @@ func (w *warden) shutdown(t *testing.T) int {
 	w.stop = nil
 	select {
 	case code := <-w.done:
+		// Let the Slack notice the closed socket before another warden
+		// connects to it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.slack.Await(ctx, func() bool { return w.slack.Connections() == 0 })
 		return code
 	case <-time.After(10 * time.Second):
 		t.Fatalf("warden did not stop within 10 s\n%s", w.stderr.String())
@@ -194,4 +213,23 @@ func TestSecondWardenIsRefusedTheDataFile(t *testing.T) {
 	}
 	// The first one still answers.
 	w.command(t, bob.ID, "help")
+}
+
+// awaitDM waits for a message in user's DM with Warden whose visible text
+// contains want, and returns it.
+func (w *warden) awaitDM(t *testing.T, user, want string) slackfake.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	m, err := w.slack.AwaitMessage(ctx, w.slack.DMChannel(user), func(m slackfake.Message) bool {
+		return strings.Contains(visible(t, m.Text, m.Blocks), want)
+	})
+	if err != nil {
+		var seen []string
+		for _, m := range w.slack.Messages(w.slack.DMChannel(user)) {
+			seen = append(seen, visible(t, m.Text, m.Blocks))
+		}
+		t.Fatalf("no DM to %s containing %q: %v\nDMs: %q\n%s", user, want, err, seen, w.stderr.String())
+	}
+	return m
 }

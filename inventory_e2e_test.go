@@ -104,9 +104,13 @@ func TestRevokeButtonEndsOneSessionAndIsVerified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := awaitNthResponse(t, w.slack, click, 1)
-	if !strings.Contains(done.Text, "verified gone") {
-		t.Errorf("revoke answered %q, want 'verified gone'", done.Text)
+	if got := awaitNthResponse(t, w.slack, click, 1); !strings.Contains(got.Text, "Revoking that session") {
+		t.Errorf("revoke click answered %q", got.Text)
+	}
+	// The run's progress message, in bob's DM, ends verified.
+	progress := w.awaitDM(t, bob.ID, "succeeded")
+	if got := visible(t, progress.Text, progress.Blocks); !strings.Contains(got, "verified gone") {
+		t.Errorf("progress message does not say verified gone:\n%s", got)
 	}
 	after := w.command(t, bob.ID, "mine")
 	if strings.Contains(visible(t, after.Text, after.Blocks), id) {
@@ -125,7 +129,7 @@ func TestRevokeButtonEndsOneSessionAndIsVerified(t *testing.T) {
 	w.shutdown(t)
 	revokes, refused := 0, 0
 	for _, rec := range auditOf(t, w.data, bob.ID) {
-		if rec.Action == "session.revoke" && rec.Outcome == "revoked" {
+		if rec.Action == "session.verify" && rec.Outcome == "verified" {
 			revokes++
 		}
 		if rec.Action == "session.revoke" && rec.Outcome == "refused" && rec.Actor == erin.ID {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/warden-sec/warden/bot"
 	"github.com/warden-sec/warden/commands"
+	"github.com/warden-sec/warden/playbooks"
 	"github.com/warden-sec/warden/sessions"
 	"github.com/warden-sec/warden/storage"
 )
@@ -30,6 +32,10 @@ func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int
 		return configFail(stderr, err)
 	}
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	// The bot stops on a signal (ctx) or a fatal Slack error; the engine
+	// must stop in both cases.
+	ctx, stopEngine := context.WithCancel(ctx)
+	defer stopEngine()
 
 	db, err := storage.Open(cfg.Data, storage.Options{Timeout: time.Second})
 	if err != nil {
@@ -47,6 +53,13 @@ func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int
 		log.ErrorContext(ctx, "inventory", "err", err)
 		return exitFailure
 	}
+	books := playbooks.Builtins()
+	if cfg.Playbooks != "" {
+		if books, err = playbooks.LoadFile(cfg.Playbooks); err != nil {
+			fmt.Fprintf(stderr, "warden: configuration: WARDEN_PLAYBOOKS: %s\n", err)
+			return exitConfig
+		}
+	}
 	h := &handlerRef{}
 	app, err := bot.New(bot.Config{
 		BotToken: cfg.SlackBotToken.value(),
@@ -57,10 +70,24 @@ func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int
 	if err != nil {
 		return configFail(stderr, err)
 	}
+	engine, err := playbooks.New(playbooks.Config{
+		Store:           db,
+		Inventory:       inv,
+		Notifier:        &commands.Notifier{Messenger: app},
+		Directory:       app,
+		Approvers:       cfg.Approvers,
+		SecurityChannel: cfg.SecurityChannel,
+		Playbooks:       books,
+		Logger:          log,
+	})
+	if err != nil {
+		return configFail(stderr, err)
+	}
 	svc, err := commands.New(commands.Config{
 		Directory:  app,
 		Audit:      db,
 		Inventory:  inv,
+		Engine:     engine,
 		Responders: cfg.Responders,
 		StaleAfter: cfg.StaleAfter,
 		Logger:     log,
@@ -77,7 +104,16 @@ func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int
 	}
 	log.InfoContext(ctx, "warden started", "version", version, "providers", cfg.Providers, "http", srv.Addr)
 
+	// The engine resumes unfinished runs and serves their timers; it stops
+	// with ctx and is waited for before the data file closes.
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(ctx) }()
+
 	runErr := app.Run(ctx)
+	stopEngine()
+	if err := <-engineDone; err != nil {
+		log.ErrorContext(ctx, "playbook engine", "err", err)
+	}
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()

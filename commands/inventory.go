@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-sec/warden/playbooks"
 	"github.com/warden-sec/warden/sessions"
 	"github.com/warden-sec/warden/storage"
 )
@@ -339,38 +340,17 @@ func (s *Service) revokeOne(ctx context.Context, a Action) Reply {
 	if !containsActive(list, id) {
 		return errorReply(kindNoSuchSession)
 	}
-	outcome, verr := "revoked", prov.RevokeSession(ctx, user, id)
-	if verr != nil {
-		outcome = "failed"
+	if s.cfg.Engine == nil {
+		return errorReply(kindInternal)
 	}
-	s.audit(ctx, storage.Record{Actor: a.Actor, Action: "session.revoke", Subject: p.subject(), Provider: provider,
-		Outcome: outcome, Details: map[string]string{"session": id}})
-	if verr != nil {
-		s.log.ErrorContext(ctx, "revoke session", "err", verr, logProvider, provider)
-		return Reply{Text: fmt.Sprintf("%s did not revoke that session. Nothing was changed; try again.", displayName(provider))}
-	}
-	verdict := s.verify(ctx, prov, user, id)
-	return Reply{ReplaceOriginal: false, Text: fmt.Sprintf("Revoked %s:%s at %s — %s.", provider, id, displayName(provider), verdict),
-		Blocks: []Block{{Kind: Section, Text: T(P("Revoked "), C(provider+":"+id), P(" at "+displayName(provider)+" — "), B(verdict), P("."))}}}
-}
-
-// verify lists again where the provider can, and says what it saw.
-func (s *Service) verify(ctx context.Context, prov sessions.Provider, user sessions.User, id string) string {
-	c := prov.Capabilities()
-	if !c.ListSessions {
-		return "requested, " + effectText(c)
-	}
-	list, err := prov.ListSessions(ctx, user)
+	run, err := s.cfg.Engine.Start(ctx, playbooks.StartRequest{Playbook: playbooks.PlaybookRevoke, Requester: a.Actor,
+		Subject: playbooks.Subject{SlackID: p.SlackID, Email: p.Email}, Reason: "Revoke button",
+		Targets: []playbooks.Target{{Provider: provider, SessionID: id}}})
 	if err != nil {
-		return "requested; could not check yet"
+		return s.runError(ctx, err)
 	}
-	if containsActive(list, id) {
-		return "still present"
-	}
-	if c.EffectWithin > 0 {
-		return "requested, " + effectText(c)
-	}
-	return "verified gone"
+	return Reply{Text: "Revoking that session.", Blocks: []Block{{Kind: Section, Text: T(P("Revoking "), C(provider+":"+id),
+		P(" at "+displayName(provider)+". Run "), C(run.ID), P(" shows the result in your messages from Warden."))}}}
 }
 
 func containsActive(list []sessions.Session, id string) bool {

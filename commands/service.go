@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warden-sec/warden/playbooks"
 	"github.com/warden-sec/warden/sessions"
 	"github.com/warden-sec/warden/storage"
 )
@@ -37,6 +38,7 @@ type Config struct {
 	Directory  Directory
 	Audit      AuditLog
 	Inventory  *sessions.Inventory // nil: no providers
+	Engine     *playbooks.Engine   // nil: no playbooks (revoke, offboard, status answer "internal error")
 	Responders []string            // Slack user ids (U…, W…) and user-group ids (S…)
 	StaleAfter time.Duration       // default 30 days
 	Now        func() time.Time
@@ -128,6 +130,12 @@ func (s *Service) Command(ctx context.Context, r Request) Reply {
 		return s.list(ctx, r.Actor, cmd.Users[0])
 	case VerbAudit:
 		return s.auditTrail(ctx, r.Actor, cmd.Users[0])
+	case VerbRevoke:
+		return s.revoke(ctx, r.Actor, r.Channel, cmd)
+	case VerbOffboard:
+		return s.offboard(ctx, r.Actor, cmd)
+	case VerbStatus:
+		return s.status(ctx, r.Actor, cmd.RunID)
 	default:
 		return Reply{Text: fmt.Sprintf("/sessions %s is not available yet.", cmd.Verb)}
 	}
@@ -141,6 +149,16 @@ func (s *Service) Action(ctx context.Context, a Action) Reply {
 	switch a.ActionID {
 	case ActRevokeSession:
 		return s.revokeOne(ctx, a)
+	case ActApprove:
+		return s.decide(ctx, a, true)
+	case ActDeny:
+		return s.decide(ctx, a, false)
+	case ActRetry:
+		return s.retry(ctx, a)
+	case ActDeviceYes:
+		return s.confirm(ctx, a, true)
+	case ActDeviceNo:
+		return s.confirm(ctx, a, false)
 	default:
 		s.log.WarnContext(ctx, "unknown action", "action_id", shorten(a.ActionID, 40), logUser, a.Actor)
 		return errorReply(kindUnknownAction)
@@ -149,6 +167,9 @@ func (s *Service) Action(ctx context.Context, a Action) Reply {
 
 // Submit answers a modal submission.
 func (s *Service) Submit(ctx context.Context, sub Submission) SubmitResult {
+	if sub.CallbackID == CallbackDeny {
+		return s.denySubmitted(ctx, sub)
+	}
 	s.log.WarnContext(ctx, "unknown modal", "callback_id", shorten(sub.CallbackID, 40), logUser, sub.Actor)
 	r := errorReply(kindUnknownAction)
 	return SubmitResult{Reply: &r}
