@@ -281,10 +281,10 @@ func (e *Engine) expire(ctx context.Context, id string, i int) error {
 
 // updateRequests rebuilds every approval message of step i in place.
 func (e *Engine) updateRequests(ctx context.Context, r Run, i int) {
+	// No check for a stored message here: a request still being posted holds
+	// its message's lock, and notify reads the stored reference after it.
 	for _, id := range r.Steps[i].Approvers {
-		if _, ok := r.Messages[keyApproval(i, id)]; ok {
-			e.notify(ctx, r.ID, Notice{Kind: NoticeApprovalUpdate, Step: i, To: id, Key: keyApproval(i, id)})
-		}
+		e.notify(ctx, r.ID, Notice{Kind: NoticeApprovalUpdate, Step: i, To: id, Key: keyApproval(i, id)})
 	}
 }
 
@@ -437,9 +437,7 @@ func (e *Engine) Confirm(ctx context.Context, runID string, step int, actor stri
 		}
 		return Run{}, fmt.Errorf("confirm run %s: %w", runID, err)
 	}
-	if _, ok := r.Messages[keyStep(step)]; ok {
-		e.notify(ctx, runID, Notice{Kind: NoticeConfirmRequest, Step: step, To: r.Subject.SlackID, Key: keyStep(step)})
-	}
+	e.notify(ctx, runID, Notice{Kind: NoticeConfirmRequest, Step: step, To: r.Subject.SlackID, Key: keyStep(step)})
 	e.kick(runID)
 	return r.clone(), nil
 }
