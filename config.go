@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+	"github.com/warden-sec/warden/commands"
 )
 
 // secret is a string that never prints itself, so a token that slips into a
@@ -49,6 +50,14 @@ type config struct {
 	ProviderTimeout time.Duration `env:"WARDEN_PROVIDER_TIMEOUT, default=5s"`
 	LogFormat       string        `env:"WARDEN_LOG_FORMAT, default=json"`
 	LogLevel        string        `env:"WARDEN_LOG_LEVEL, default=info"`
+	Watch           []string      `env:"WARDEN_WATCH"`
+	ReportChannel   string        `env:"WARDEN_REPORT_CHANNEL"`
+	ReportAt        string        `env:"WARDEN_REPORT_AT, default=mon 09:00"`
+	reportAt        commands.Weekly
+
+	WebhookSecret    secret `env:"WARDEN_WEBHOOK_SECRET"`
+	OktaHookSecret   secret `env:"OKTA_EVENT_HOOK_SECRET"`
+	Auth0StreamToken secret `env:"AUTH0_LOG_STREAM_TOKEN"`
 
 	Okta struct {
 		OrgURL   string `env:"OKTA_ORG_URL"`
@@ -221,6 +230,27 @@ func (c *config) validate() error {
 	}
 	if c.ProviderTimeout <= 0 || c.ProviderTimeout > time.Minute {
 		return &configError{"WARDEN_PROVIDER_TIMEOUT", "must be between 1ms and 1m"}
+	}
+	for _, w := range c.Watch {
+		if !strings.Contains(w, "@") && !strings.HasPrefix(w, "S") {
+			return &configError{"WARDEN_WATCH", "must be emails or user-group ids (S…), comma-separated"}
+		}
+	}
+	if c.ReportChannel != "" && !channelRe.MatchString(c.ReportChannel) {
+		return &configError{"WARDEN_REPORT_CHANNEL", "must be a channel id (C…)"}
+	}
+	at, err := commands.ParseWeekly(c.ReportAt)
+	if err != nil {
+		return &configError{"WARDEN_REPORT_AT", err.Error()}
+	}
+	c.reportAt = at
+	for _, v := range []struct {
+		name string
+		s    secret
+	}{{"WARDEN_WEBHOOK_SECRET", c.WebhookSecret}, {"OKTA_EVENT_HOOK_SECRET", c.OktaHookSecret}, {"AUTH0_LOG_STREAM_TOKEN", c.Auth0StreamToken}} {
+		if v.s != "" && len(v.s.value()) < 16 {
+			return &configError{v.name, "must be at least 16 characters"}
+		}
 	}
 	switch c.LogFormat {
 	case "json", "text":

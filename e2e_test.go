@@ -153,16 +153,43 @@ func visible(t *testing.T, text string, blocks json.RawMessage) string {
 	return b.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share;
+// a test can wait for a line to be written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// awaitLog waits until the log contains want.
+func (s *syncBuffer) awaitLog(ctx context.Context, want string) error {
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), want) {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {

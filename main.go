@@ -44,6 +44,8 @@ commands:
   audit verify [--data F]    check the audit chain; exit 1 naming the first bad record
   audit export [--data F] [--since T] [--subject S]
                              write audit records as JSON Lines
+  playbooks validate FILE    check a playbooks YAML file (strict, errors with line numbers)
+  playbooks list             the playbooks serve would load
   manifest                   print the Slack app manifest
   version                    print the version
 `
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 		return serveCmd(ctx, env, stderr)
 	case "audit":
 		return auditCmd(ctx, args, env, stdout, stderr)
+	case "playbooks":
+		return playbooksCmd(args, env, stdout, stderr)
 	case "manifest":
 		return manifestCmd(stdout)
 	case "version", "--version", "-v":

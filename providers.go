@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/warden-sec/warden/sessions"
 	"github.com/warden-sec/warden/sessions/auth0"
@@ -18,11 +19,12 @@ import (
 
 // buildProviders constructs the connectors named in WARDEN_PROVIDERS, in
 // that order. Missing credentials are configuration errors naming the
-// variable.
-func buildProviders(cfg config, db *storage.DB, log *slog.Logger) ([]sessions.Provider, error) {
+// variable. Connectors send their HTTP requests through hc (nil: their
+// default client).
+func buildProviders(cfg config, db *storage.DB, hc *http.Client, log *slog.Logger) ([]sessions.Provider, error) {
 	var out []sessions.Provider
 	for _, name := range cfg.Providers {
-		p, err := buildProvider(name, cfg, db, log)
+		p, err := buildProvider(name, cfg, db, hc, log)
 		if err != nil {
 			return nil, err
 		}
@@ -31,7 +33,7 @@ func buildProviders(cfg config, db *storage.DB, log *slog.Logger) ([]sessions.Pr
 	return out, nil
 }
 
-func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (sessions.Provider, error) {
+func buildProvider(name string, cfg config, db *storage.DB, hc *http.Client, log *slog.Logger) (sessions.Provider, error) {
 	switch name {
 	case "demo":
 		return demo.New(demo.Config{Store: db})
@@ -39,7 +41,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 		if err := requireURL("KRATOS_ADMIN_URL", cfg.Kratos.AdminURL); err != nil {
 			return nil, err
 		}
-		return kratos.New(kratos.Config{AdminURL: cfg.Kratos.AdminURL, Token: cfg.Kratos.Token.value(), Logger: log})
+		return kratos.New(kratos.Config{AdminURL: cfg.Kratos.AdminURL, Token: cfg.Kratos.Token.value(), HTTP: hc, Logger: log})
 	case "okta":
 		if err := requireURL("OKTA_ORG_URL", cfg.Okta.OrgURL); err != nil {
 			return nil, err
@@ -47,7 +49,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 		if err := required("OKTA_API_TOKEN", cfg.Okta.APIToken.value()); err != nil {
 			return nil, err
 		}
-		return okta.New(okta.Config{OrgURL: cfg.Okta.OrgURL, APIToken: cfg.Okta.APIToken.value(), Logger: log})
+		return okta.New(okta.Config{OrgURL: cfg.Okta.OrgURL, APIToken: cfg.Okta.APIToken.value(), HTTP: hc, Logger: log})
 	case "auth0":
 		if err := requireURL("AUTH0_URL", cfg.Auth0.URL); err != nil {
 			return nil, err
@@ -58,7 +60,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 		if err := required("AUTH0_CLIENT_SECRET", cfg.Auth0.ClientSecret.value()); err != nil {
 			return nil, err
 		}
-		return auth0.New(auth0.Config{URL: cfg.Auth0.URL, ClientID: cfg.Auth0.ClientID, ClientSecret: cfg.Auth0.ClientSecret.value(), Logger: log})
+		return auth0.New(auth0.Config{URL: cfg.Auth0.URL, ClientID: cfg.Auth0.ClientID, ClientSecret: cfg.Auth0.ClientSecret.value(), HTTP: hc, Logger: log})
 	case "keycloak":
 		if err := requireURL("KEYCLOAK_URL", cfg.Keycloak.URL); err != nil {
 			return nil, err
@@ -69,7 +71,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 			}
 		}
 		return keycloak.New(keycloak.Config{URL: cfg.Keycloak.URL, Realm: cfg.Keycloak.Realm, ClientID: cfg.Keycloak.ClientID,
-			ClientSecret: cfg.Keycloak.ClientSecret.value(), Logger: log})
+			ClientSecret: cfg.Keycloak.ClientSecret.value(), HTTP: hc, Logger: log})
 	case "slack":
 		if err := required("SLACK_ADMIN_TOKEN", cfg.SlackAdmin.Token.value()); err != nil {
 			return nil, err
@@ -80,7 +82,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 		} else if err := checkURL("SLACK_ADMIN_API_URL", api); err != nil {
 			return nil, err
 		}
-		p, err := slackgrid.New(slackgrid.Config{APIURL: api, AdminToken: cfg.SlackAdmin.Token.value(), Logger: log})
+		p, err := slackgrid.New(slackgrid.Config{APIURL: api, AdminToken: cfg.SlackAdmin.Token.value(), HTTP: hc, Logger: log})
 		if err != nil {
 			return nil, &configError{"SLACK_ADMIN_TOKEN", "must be an Enterprise Grid admin user token (xoxp-…)"}
 		}
@@ -100,7 +102,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 			}
 		}
 		p, err := google.New(google.Config{BaseURL: cfg.Google.APIURL, CredentialsJSON: []byte(cfg.Google.Credentials.value()),
-			AdminEmail: cfg.Google.AdminEmail, TokenURL: cfg.Google.TokenURL, Logger: log})
+			AdminEmail: cfg.Google.AdminEmail, TokenURL: cfg.Google.TokenURL, HTTP: hc, Logger: log})
 		if err != nil {
 			return nil, &configError{"GOOGLE_CREDENTIALS", "must be a service-account key (JSON)"}
 		}
@@ -119,7 +121,7 @@ func buildProvider(name string, cfg config, db *storage.DB, log *slog.Logger) (s
 			}
 		}
 		return entra.New(entra.Config{GraphURL: cfg.Entra.GraphURL, TokenURL: cfg.Entra.TokenURL, TenantID: cfg.Entra.TenantID,
-			ClientID: cfg.Entra.ClientID, ClientSecret: cfg.Entra.ClientSecret.value(), Logger: log})
+			ClientID: cfg.Entra.ClientID, ClientSecret: cfg.Entra.ClientSecret.value(), HTTP: hc, Logger: log})
 	default:
 		return nil, &configError{"WARDEN_PROVIDERS", fmt.Sprintf("provider %s is not available in this build", name)}
 	}

@@ -58,6 +58,7 @@ type Config struct {
 	ChannelRate float64       // chat.postMessage/chat.update per channel per second; default 1 (burst 3)
 	HTTPClient  *http.Client  // optional
 	Logger      *slog.Logger  // default: discard
+	Metrics     *Metrics      // nil: no metrics
 
 	PingInterval  time.Duration // redial after this long without a PING from Slack; default 30s
 	ShutdownGrace time.Duration // in-flight work allowed to finish after Run's ctx ends; default and max 8s
@@ -120,12 +121,13 @@ func (c *Config) validate() error {
 
 // App is the Slack transport. Create it with New, then call Run once.
 type App struct {
-	cfg  Config
-	log  *slog.Logger
-	h    Handler
-	api  *slack.Client
-	sm   *socketmode.Client
-	link *linkWatch
+	cfg     Config
+	log     *slog.Logger
+	h       Handler
+	metrics *Metrics
+	api     *slack.Client
+	sm      *socketmode.Client
+	link    *linkWatch
 
 	pacer   *pacer
 	emails  *ttlCache[string]
@@ -149,6 +151,7 @@ func New(cfg Config, h Handler) (*App, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		h:       h,
+		metrics: cfg.Metrics,
 		link:    newLinkWatch(cfg.Logger),
 		pacer:   newPacer(cfg.ChannelRate, channelBurst),
 		emails:  newTTLCache[string](directoryTTL, directorySize),

@@ -88,7 +88,7 @@ func (a *App) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return errors.New("bot run: already started")
 	}
-	defer a.connected.Store(false)
+	defer a.setConnected(false)
 
 	// The socket and the workers outlive ctx a little: the socket to ack
 	// envelopes that arrive while work drains, the workers to finish.
@@ -234,7 +234,7 @@ func (a *App) supervise(ctx context.Context, fatal chan<- error) {
 	for {
 		start := time.Now()
 		err := a.sm.RunContext(ctx)
-		a.connected.Store(false)
+		a.setConnected(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -288,13 +288,13 @@ func (s *server) handle(evt socketmode.Event) {
 	a := s.a
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
-		a.connected.Store(false)
+		a.setConnected(false)
 	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
-		if !a.connected.Swap(true) {
+		if !a.setConnected(true) {
 			a.log.Debug("slack: connected")
 		}
 	case socketmode.EventTypeConnectionError:
-		a.connected.Store(false)
+		a.setConnected(false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			a.log.Warn("slack: connect failed; retrying", "attempt", e.Attempt, "wait", e.Backoff, keyErr, e.ErrorObj)
 		}
@@ -309,7 +309,9 @@ func (s *server) handle(evt socketmode.Event) {
 		s.interactive(evt)
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {
-			a.ack(evt.Request.EnvelopeID, nil)
+			received := time.Now()
+			a.metrics.envelope(envEventsAPI)
+			a.ack(evt.Request.EnvelopeID, envEventsAPI, received, nil)
 		}
 	}
 }
@@ -318,8 +320,9 @@ func (s *server) command(evt socketmode.Event) {
 	if evt.Request == nil {
 		return
 	}
-	env := evt.Request.EnvelopeID
-	s.a.ack(env, nil)
+	env, received := evt.Request.EnvelopeID, time.Now()
+	s.a.metrics.envelope(envSlashCommand)
+	s.a.ack(env, envSlashCommand, received, nil)
 	cmd, ok := evt.Data.(slack.SlashCommand)
 	if !ok {
 		return
@@ -329,7 +332,7 @@ func (s *server) command(evt socketmode.Event) {
 		return
 	}
 	j := job{
-		kind: jobCommand, envelope: env, received: time.Now(),
+		kind: jobCommand, envelope: env, received: received,
 		responseURL: cmd.ResponseURL, triggerID: cmd.TriggerID,
 		req: commands.Request{Actor: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text},
 	}
@@ -345,15 +348,17 @@ func (s *server) interactive(evt socketmode.Event) {
 	if evt.Request == nil {
 		return
 	}
-	env := evt.Request.EnvelopeID
+	env, received := evt.Request.EnvelopeID, time.Now()
 	cb, ok := evt.Data.(slack.InteractionCallback)
+	typ := interactionType(cb.Type)
+	s.a.metrics.envelope(typ)
 	if !ok {
-		s.a.ack(env, nil)
+		s.a.ack(env, typ, received, nil)
 		return
 	}
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
-		s.a.ack(env, nil)
+		s.a.ack(env, typ, received, nil)
 		if len(cb.ActionCallback.BlockActions) == 0 {
 			return
 		}
@@ -371,7 +376,7 @@ func (s *server) interactive(evt socketmode.Event) {
 			msgTS = cb.Message.Timestamp
 		}
 		j := job{
-			kind: jobAction, envelope: env, received: time.Now(),
+			kind: jobAction, envelope: env, received: received,
 			responseURL: cb.ResponseURL, triggerID: cb.TriggerID,
 			act: commands.Action{
 				Actor: cb.User.ID, ActionID: baseActionID(ba.ActionID), Value: ba.Value,
@@ -387,11 +392,11 @@ func (s *server) interactive(evt socketmode.Event) {
 	case slack.InteractionTypeViewSubmission:
 		first := firstInput(cb.View)
 		if !s.accepting {
-			s.a.ack(env, viewError(first, noticeShuttingDown))
+			s.a.ack(env, typ, received, viewError(first, noticeShuttingDown))
 			return
 		}
 		j := job{
-			kind: jobSubmit, envelope: env, received: time.Now(), firstInput: first,
+			kind: jobSubmit, envelope: env, received: received, firstInput: first,
 			sub: commands.Submission{
 				Actor: cb.User.ID, CallbackID: cb.View.CallbackID,
 				PrivateMetadata: cb.View.PrivateMetadata, Values: viewValues(cb.View),
@@ -401,10 +406,10 @@ func (s *server) interactive(evt socketmode.Event) {
 		case s.submits <- j:
 		default:
 			s.a.log.Warn("slack: submission lane full; answering busy", keyEnvelope, env, keyUser, cb.User.ID)
-			s.a.ack(env, viewError(first, noticeBusy))
+			s.a.ack(env, typ, received, viewError(first, noticeBusy))
 		}
 	default:
-		s.a.ack(env, nil)
+		s.a.ack(env, typ, received, nil)
 	}
 }
 
@@ -430,14 +435,16 @@ func (a *App) sendNotice(ctx context.Context, n notice) {
 	}
 }
 
-// ack acknowledges an envelope, waiting at most AckTimeout for room in
-// slack-go's send queue.
-func (a *App) ack(envelope string, payload any) {
+// ack acknowledges an envelope of type typ received at received, waiting
+// at most AckTimeout for room in slack-go's send queue.
+func (a *App) ack(envelope, typ string, received time.Time, payload any) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.AckTimeout)
 	defer cancel()
 	if err := a.sm.AckCtx(ctx, envelope, payload); err != nil {
 		a.log.Warn("slack: ack", keyEnvelope, envelope, keyErr, err)
+		return
 	}
+	a.metrics.acked(typ, time.Since(received))
 }
 
 // work runs one job on a worker.
@@ -489,7 +496,7 @@ func (a *App) submit(ctx context.Context, j job) {
 	deadline := j.received.Add(submitBudget)
 	if !time.Now().Before(deadline) {
 		a.log.WarnContext(ctx, "slack: submission waited too long for a worker", keyEnvelope, j.envelope, keyCallback, j.sub.CallbackID)
-		a.ack(j.envelope, viewError(j.firstInput, noticeBusy))
+		a.ack(j.envelope, envViewSubmission, j.received, viewError(j.firstInput, noticeBusy))
 		return
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
@@ -498,18 +505,18 @@ func (a *App) submit(ctx context.Context, j job) {
 	switch {
 	case !ok:
 		a.log.ErrorContext(ctx, "slack: submit handler panicked", keyEnvelope, j.envelope, keyCallback, j.sub.CallbackID)
-		a.ack(j.envelope, viewError(j.firstInput, noticeInternal))
+		a.ack(j.envelope, envViewSubmission, j.received, viewError(j.firstInput, noticeInternal))
 		return
 	case len(res.Errors) > 0:
-		a.ack(j.envelope, viewErrors(res.Errors))
+		a.ack(j.envelope, envViewSubmission, j.received, viewErrors(res.Errors))
 		return
 	case sctx.Err() != nil && time.Now().After(deadline):
 		// The Handler gave no verdict in time; keep the modal open.
 		a.log.WarnContext(ctx, "slack: submit handler missed its deadline", keyEnvelope, j.envelope, keyCallback, j.sub.CallbackID)
-		a.ack(j.envelope, viewError(j.firstInput, noticeTooSlow))
+		a.ack(j.envelope, envViewSubmission, j.received, viewError(j.firstInput, noticeTooSlow))
 		return
 	}
-	a.ack(j.envelope, nil) // closes the modal
+	a.ack(j.envelope, envViewSubmission, j.received, nil) // closes the modal
 	if res.Reply != nil {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()

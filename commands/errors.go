@@ -18,6 +18,7 @@ const (
 	kindNotApprover
 	kindNotSubject
 	kindNotRetryable
+	kindBadRequest
 )
 
 var errorText = map[errorKind]string{
@@ -34,6 +35,7 @@ var errorText = map[errorKind]string{
 	kindNotApprover:    "You are not one of the approvers of this request. Your click was recorded.",
 	kindNotSubject:     "Only the person this is about can answer it. Your click was recorded.",
 	kindNotRetryable:   "That step has not failed, so there is nothing to retry.",
+	kindBadRequest:     "Warden cannot act on that: the person has no email it can look up, or no session was named. Nothing was changed.",
 }
 
 func errorReply(k errorKind) Reply {

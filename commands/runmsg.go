@@ -14,7 +14,22 @@ func NoticeReply(run playbooks.Run, n playbooks.Notice, now time.Time) Reply {
 	switch n.Kind {
 	case playbooks.NoticeApprovalRequest, playbooks.NoticeApprovalUpdate:
 		return approvalReply(run, n.Step, n.To, n.Text)
+	case playbooks.NoticeRisk:
+		r := Reply{Text: "High risk: a risky account change followed a new device.", Blocks: []Block{
+			{Kind: Section, Text: T(B("High risk"), P(" — "), subjectOf(run), P(": "+run.RiskWhy))},
+		}}
+		r.Blocks = append(r.Blocks, evidenceBlocks(run)...)
+		r.Blocks = append(r.Blocks, Block{Kind: Context, Text: T(P("Run "), C(run.ID), P(" is "+string(run.State)+"."))})
+		return r
 	case playbooks.NoticeEscalation:
+		if stepAt(run, n.Step).Spec.Kind == playbooks.KindConfirmUser {
+			r := Reply{Text: "A user has not answered \"was this you?\".", Blocks: []Block{
+				{Kind: Section, Text: T(B("No answer"), P(": "), subjectOf(run), P(" has not said whether this new sign-in was theirs, since "+stamp(run.Created)+"."))},
+			}}
+			r.Blocks = append(r.Blocks, evidenceBlocks(run)...)
+			r.Blocks = append(r.Blocks, Block{Kind: Context, Text: T(P("Run "), C(run.ID), P(". To end it now: "), C("/sessions revoke <@"+run.Subject.SlackID+"> all"))})
+			return r
+		}
 		return Reply{Text: "An approval is overdue.", Blocks: []Block{
 			{Kind: Section, Text: T(B("Overdue approval"), P(": "), B(run.Playbook), P(" for "), subjectOf(run), P(", asked by "), U(run.Requester),
 				P(fmt.Sprintf(", has waited since %s.", stamp(run.Created))))},
@@ -148,11 +163,9 @@ func confirmReply(run playbooks.Run, step int, text string) Reply {
 	if text != "" {
 		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: T(P(text))})
 	}
-	for _, t := range run.Targets {
-		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: T(B(displayName(t.Provider)), P(" "), C(t.Provider+":"+t.SessionID))})
-	}
-	if run.Reason != "" {
-		r.Blocks = append(r.Blocks, Block{Kind: Context, Text: T(P(run.Reason))})
+	r.Blocks = append(r.Blocks, evidenceBlocks(run)...)
+	if run.Risk == playbooks.RiskHigh {
+		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: T(B("Also: "+run.RiskWhy+"."), P(" If that was not you either, say so now."))})
 	}
 	switch {
 	case st.Status == playbooks.StepAwaitingUser && !run.State.Finished():
@@ -201,6 +214,10 @@ func progressReply(run playbooks.Run, now time.Time) Reply {
 		ctx = append(ctx, P(" · reason: "), I(run.Reason))
 	}
 	r.Blocks = append(r.Blocks, Block{Kind: Context, Text: ctx})
+	if run.Risk == playbooks.RiskHigh {
+		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: T(B("High risk"), P(": "+run.RiskWhy))})
+	}
+	r.Blocks = append(r.Blocks, evidenceBlocks(run)...)
 	var retry []Button
 	for i, st := range run.Steps {
 		line := T(P(stepIcon[st.Status]+" "), B(st.Spec.Name), P(" — "+strings.ReplaceAll(string(st.Status), "_", " ")))
@@ -265,4 +282,43 @@ func subjectText(run playbooks.Run) string {
 		return run.Subject.SlackID
 	}
 	return run.Subject.Email
+}
+
+// evidenceBlocks shows the sign-in that started a run: device, IP,
+// location and time, all untrusted text.
+func evidenceBlocks(run playbooks.Run) []Block {
+	ev := run.Evidence
+	if ev == nil {
+		var out []Block
+		for _, t := range run.Targets {
+			out = append(out, Block{Kind: Section, Text: T(B(displayName(t.Provider)), P(" "), C(t.Provider+":"+t.SessionID))})
+		}
+		return out
+	}
+	device := ev.Device
+	if device == "" {
+		device = "Unknown device"
+	}
+	fields := []Text{T(B("Device"), P("\n"+device)), T(B("Where"), P("\n"+displayName(ev.Provider)))}
+	if ev.IP != "" {
+		fields = append(fields, T(B("IP"), P("\n"+ev.IP)))
+	}
+	if ev.Location != "" {
+		fields = append(fields, T(B("Location"), P("\n"+ev.Location)))
+	}
+	if !ev.At.IsZero() {
+		fields = append(fields, T(B("When"), P("\n"+stamp(ev.At))))
+	}
+	out := []Block{{Kind: Section, Fields: fields}}
+	if ev.SessionID != "" || ev.UserAgent != "" {
+		ctx := T()
+		if ev.SessionID != "" {
+			ctx = append(ctx, C(ev.Provider+":"+ev.SessionID), P(" "))
+		}
+		if ev.UserAgent != "" {
+			ctx = append(ctx, P(shorten(ev.UserAgent, 200)))
+		}
+		out = append(out, Block{Kind: Context, Text: ctx})
+	}
+	return out
 }

@@ -98,6 +98,9 @@ func (s *Service) revoke(ctx context.Context, actor, channel string, cmd Command
 	if cmd.Targets[0] != "all" {
 		for _, t := range cmd.Targets {
 			p, id, _ := strings.Cut(t, ":")
+			if _, ok := s.cfg.Inventory.Provider(p); !ok {
+				return Reply{Text: fmt.Sprintf("Warden is not connected to a provider called %q. Nothing was changed.", shorten(p, 20))}
+			}
 			targets = append(targets, playbooks.Target{Provider: p, SessionID: id})
 		}
 	}
@@ -266,6 +269,11 @@ func (s *Service) confirm(ctx context.Context, a Action, yes bool) Reply {
 	if _, err := s.cfg.Engine.Confirm(ctx, runID, step, a.Actor, yes); err != nil {
 		return s.runError(ctx, err)
 	}
+	if s.cfg.Devices != nil {
+		if err := s.cfg.Devices.Answered(ctx, runID, a.Actor, yes); err != nil {
+			s.log.ErrorContext(ctx, "record device answer", "err", err, logRunID, runID)
+		}
+	}
 	if yes {
 		return Reply{Text: "Thanks — Warden will remember this device."}
 	}
@@ -290,7 +298,7 @@ func (s *Service) runError(ctx context.Context, err error) Reply {
 	case errors.Is(err, playbooks.ErrNotRetryable):
 		return errorReply(kindNotRetryable)
 	case errors.Is(err, playbooks.ErrInvalidRequest):
-		return errorReply(kindNoEmail)
+		return errorReply(kindBadRequest)
 	}
 	s.log.ErrorContext(ctx, "run", "err", err)
 	return errorReply(kindInternal)

@@ -31,6 +31,7 @@ type Directory interface {
 type AuditLog interface {
 	Append(ctx context.Context, recs ...storage.Record) ([]storage.Record, error)
 	AuditBySubject(ctx context.Context, subject string, n int) ([]storage.Record, error)
+	AuditSince(ctx context.Context, since time.Time, n int) ([]storage.Record, error)
 }
 
 // Config configures a Service. Directory and Audit are required.
@@ -39,10 +40,12 @@ type Config struct {
 	Audit      AuditLog
 	Inventory  *sessions.Inventory // nil: no providers
 	Engine     *playbooks.Engine   // nil: no playbooks (revoke, offboard, status answer "internal error")
+	Devices    Devices             // nil: no new-device detection (the report has no inventory)
 	Responders []string            // Slack user ids (U…, W…) and user-group ids (S…)
 	StaleAfter time.Duration       // default 30 days
 	Now        func() time.Time
 	Logger     *slog.Logger
+	Metrics    *Metrics // nil: no metrics
 }
 
 func (c *Config) validate() error {
@@ -96,7 +99,7 @@ const (
 
 // Command answers one /sessions command. It always returns a reply; errors
 // become short, fixed texts (errors.go) and details go to the log.
-func (s *Service) Command(ctx context.Context, r Request) Reply {
+func (s *Service) Command(ctx context.Context, r Request) (reply Reply) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	cmd, perr := Parse(r.Text)
@@ -104,6 +107,7 @@ func (s *Service) Command(ctx context.Context, r Request) Reply {
 	if perr != nil {
 		verb = "invalid"
 	}
+	defer func() { s.cfg.Metrics.command(verb, perr, reply) }()
 	rec := storage.Record{
 		Actor:   r.Actor,
 		Action:  "command." + verb,
@@ -136,6 +140,8 @@ func (s *Service) Command(ctx context.Context, r Request) Reply {
 		return s.offboard(ctx, r.Actor, cmd)
 	case VerbStatus:
 		return s.status(ctx, r.Actor, cmd.RunID)
+	case VerbReport:
+		return s.report(ctx, r.Actor)
 	default:
 		return Reply{Text: fmt.Sprintf("/sessions %s is not available yet.", cmd.Verb)}
 	}

@@ -58,6 +58,7 @@ type Config struct {
 	Playbooks       map[string]Playbook // nil: Builtins()
 	Now             func() time.Time    // default time.Now
 	Logger          *slog.Logger        // default: discard
+	Metrics         *Metrics            // nil: no metrics
 	Backoff         time.Duration       // first retry wait, doubled per attempt; default 1s
 	MaxAttempts     int                 // attempts of an executor before the step fails; default 5
 	// ProviderTimeout bounds each call to a provider (find the user, revoke,
@@ -114,6 +115,7 @@ type Engine struct {
 	playbooks   map[string]Playbook
 	now         func() time.Time
 	log         *slog.Logger
+	metrics     *Metrics
 	backoff     time.Duration
 	maxAttempts int
 	provTimeout time.Duration
@@ -150,6 +152,7 @@ func New(cfg Config) (*Engine, error) {
 		playbooks:   cfg.Playbooks,
 		now:         cfg.Now,
 		log:         cfg.Logger,
+		metrics:     cfg.Metrics,
 		backoff:     cmp.Or(cfg.Backoff, DefaultBackoff),
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
 		provTimeout: cmp.Or(cfg.ProviderTimeout, DefaultProviderTimeout),
@@ -194,6 +197,7 @@ type StartRequest struct {
 	Reason    string
 	Targets   []Target // sessions named by the request (scope listed/device)
 	Channel   string   // where to show progress; "" = DM the requester
+	Evidence  *Evidence
 }
 
 // Start validates req, saves a new run with its "run.start" audit record in
@@ -226,6 +230,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Run, error) {
 		Reason:    req.Reason,
 		Channel:   req.Channel,
 		Targets:   slices.Clone(req.Targets),
+		Evidence:  req.Evidence,
 		Created:   now,
 		Updated:   now,
 	}
@@ -243,6 +248,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Run, error) {
 	if err := e.save(ctx, &r, []storage.Record{{Actor: req.Requester, Action: "run.start", Outcome: string(RunRunning), Details: details}}); err != nil {
 		return Run{}, fmt.Errorf("start %s: %w", pb.Name, err)
 	}
+	e.metrics.saved("", &r, nil)
 	e.log.InfoContext(ctx, "run started", logRunID, r.ID, "playbook", pb.Name, logUserID, req.Requester)
 	e.kick(r.ID)
 	return r.clone(), nil
@@ -373,6 +379,7 @@ func (e *Engine) update(ctx context.Context, id string, fn func(r *Run) ([]stora
 		if err != nil {
 			return Run{}, false, err
 		}
+		prev := r.State
 		recs, err := fn(&r)
 		if errors.Is(err, errNoChange) {
 			return r, false, nil
@@ -388,6 +395,7 @@ func (e *Engine) update(ctx context.Context, id string, fn func(r *Run) ([]stora
 		if err != nil {
 			return Run{}, false, err
 		}
+		e.metrics.saved(prev, &r, recs)
 		return r, true, nil
 	}
 	return Run{}, false, fmt.Errorf("update run %s: too many concurrent changes: %w", id, storage.ErrConflict)
@@ -561,6 +569,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("resume runs: %w", err)
 	}
+	e.metrics.resumed(open)
 	for _, r := range open {
 		e.log.InfoContext(ctx, "resuming run", logRunID, r.ID, "state", string(r.State))
 		e.spawn(ctx, r.ID)

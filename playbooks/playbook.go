@@ -325,6 +325,12 @@ const (
 	PlaybookUnknownDevice = "unknown-device"
 	PlaybookOffboarding   = "contractor-offboarding"
 	PlaybookLostDevice    = "lost-device"
+	// PlaybookNewDevice asks the person about a device Warden has not seen
+	// ("was this you?") and, on "not me", does what unknown-device does.
+	PlaybookNewDevice = "new-device"
+	// PlaybookSlackSession alerts security about a new Slack session without
+	// asking over Slack, which the intruder may be reading.
+	PlaybookSlackSession = "new-slack-session"
 )
 
 // Builtins returns the playbooks compiled into Warden. The caller owns the
@@ -361,6 +367,27 @@ func Builtins() map[string]Playbook {
 				{Kind: KindRevokeTokens, Name: "revoke tokens and grants"},
 				{Kind: KindNotifyUser, Name: "tell the user"},
 				{Kind: KindNotifyChannel, Name: "tell security"},
+			},
+		},
+		{
+			Name:        PlaybookNewDevice,
+			Description: "A new device signed in: ask the person, and act at once on \"not me\".",
+			Steps: []StepSpec{
+				{Kind: KindConfirmUser, Name: "ask the user", Timeout: Duration(30 * time.Minute), ExpireAfter: Duration(24 * time.Hour)},
+				{Kind: KindRevokeSessions, Name: "end the suspicious session", Scope: ScopeListed},
+				{Kind: KindRevokeSessions, Name: "end every session", Scope: ScopeAll},
+				{Kind: KindNotifyChannel, Name: "alert security",
+					Message: "A user said a new sign-in was not theirs. Warden ended it and every other session; the evidence is below."},
+				{Kind: KindNotifyUser, Name: "tell the user what to do next",
+					Message: "We ended the session you did not recognise and signed you out everywhere. Change your password now, and check your MFA devices and recovery email for anything you did not add."},
+			},
+		},
+		{
+			Name:        PlaybookSlackSession,
+			Description: "A new device that cannot be confirmed over Slack: alert security instead of asking.",
+			Steps: []StepSpec{
+				{Kind: KindNotifyChannel, Name: "alert security",
+					Message: "New device for this person, and Warden will not ask them about it over Slack: they have no Slack account Warden can find, or the new session is a Slack session (whoever holds it could answer), or it is at a provider Warden is not connected to. Check with them another way; /sessions revoke @user all ends what Warden can end."},
 			},
 		},
 		{

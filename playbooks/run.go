@@ -172,6 +172,9 @@ type Run struct {
 	Targets   []Target              `json:"targets,omitempty"`
 	Steps     []Step                `json:"steps"`
 	Messages  map[string]MessageRef `json:"messages,omitempty"`
+	Evidence  *Evidence             `json:"evidence,omitempty"` // what made Warden start the run
+	Risk      string                `json:"risk,omitempty"`     // "high" when a risky change followed
+	RiskWhy   string                `json:"risk_why,omitempty"`
 	Created   time.Time             `json:"created"`
 	Updated   time.Time             `json:"updated"`
 }
@@ -207,6 +210,10 @@ func (r Run) clone() Run {
 		s.Results = append([]ProviderResult(nil), s.Results...)
 		out.Steps[i] = s
 	}
+	if r.Evidence != nil {
+		ev := *r.Evidence
+		out.Evidence = &ev
+	}
 	if r.Messages != nil {
 		out.Messages = make(map[string]MessageRef, len(r.Messages))
 		for k, v := range r.Messages {
@@ -238,6 +245,9 @@ const (
 	NoticeNotifyUser NoticeKind = "notify_user"
 	// NoticeNotifyChannel is a notify_channel step: To is the channel.
 	NoticeNotifyChannel NoticeKind = "notify_channel"
+	// NoticeRisk tells the security channel (To) that a risky account
+	// change followed the run's new device.
+	NoticeRisk NoticeKind = "risk"
 )
 
 // Notice is one thing to tell someone about a run. The Notifier rebuilds the

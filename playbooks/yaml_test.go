@@ -173,8 +173,13 @@ func TestLoadFileOverridesBuiltins(t *testing.T) {
 
 func TestBuiltinsAreValid(t *testing.T) {
 	b := Builtins()
-	if len(b) != 4 {
-		t.Errorf("%d built-ins, want 4", len(b))
+	for _, name := range []string{PlaybookRevoke, PlaybookUnknownDevice, PlaybookOffboarding, PlaybookLostDevice, PlaybookNewDevice, PlaybookSlackSession} {
+		if _, ok := b[name]; !ok {
+			t.Errorf("built-in %s is missing", name)
+		}
+	}
+	if len(b) != 6 {
+		t.Errorf("%d built-ins, want 6", len(b))
 	}
 	for name, p := range b {
 		if err := p.Validate(); err != nil {

@@ -108,6 +108,10 @@ type Config struct {
 	// drops the token so that the next request fetches a fresh one. The
 	// token and the source's secrets never appear in an error.
 	Tokens *TokenSource
+	// Metrics, when set, records every attempt's latency and every
+	// throttle signal. nil: the Metrics carried by HTTP (see
+	// Metrics.HTTPClient), if any; otherwise nothing is recorded.
+	Metrics *Metrics
 }
 
 const (
@@ -173,6 +177,7 @@ type Client struct {
 	log         *slog.Logger
 	tokens      *TokenSource // nil: no bearer token
 	secrets     []string     // static header values and token secrets, kept out of errors
+	metrics     *Metrics     // nil: none
 
 	// jitter maps a backoff to the wait actually used; tests replace it.
 	jitter func(time.Duration) time.Duration
@@ -195,6 +200,10 @@ func New(cfg Config) (*Client, error) {
 		header:      cfg.Header.Clone(),
 		log:         cfg.Logger,
 		jitter:      equalJitter,
+		metrics:     cfg.Metrics,
+	}
+	if c.metrics == nil {
+		c.metrics = metricsOf(cfg.HTTP)
 	}
 	if c.provider == "" {
 		c.provider = base.Host
@@ -311,7 +320,9 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 		var resp *http.Response
 		err := tokErr
 		if err == nil {
+			sent := time.Now()
 			resp, err = c.http.Do(r)
+			c.metrics.attempt(c.provider, statusOf(resp), err, time.Since(sent))
 		} else if r.Body != nil {
 			r.Body.Close()
 		}
@@ -340,6 +351,9 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 			}
 			throttled = d.throttled
 			retryHdr = c.retryHeader(resp.Header, attempt)
+		}
+		if d.throttled {
+			c.metrics.throttle(c.provider)
 		}
 		if !d.retry {
 			return nil, lastErr
