@@ -71,8 +71,9 @@ func (s *Service) inventoryReply(ctx context.Context, p person, own bool) Reply 
 			}
 		}
 	}
-	r.Text = fmt.Sprintf("%d records across %d providers", total, len(res.Providers))
-	summary := append(who, P(fmt.Sprintf(" — %d records across %d providers", total, len(res.Providers))))
+	counts := fmt.Sprintf("%d %s across %d %s", total, plural(total, "record", "records"), len(res.Providers), plural(len(res.Providers), "provider", "providers"))
+	r.Text = counts
+	summary := append(who, P(" — "+counts))
 	if stale > 0 {
 		summary = append(summary, P(fmt.Sprintf(" · %d stale", stale)))
 	}

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -105,18 +104,7 @@ func TestAuth0Refused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, nil, func(c *Config) { c.MaxBody = tt.maxBody })
-			method := tt.method
-			if method == "" {
-				method = "POST"
-			}
-			r := s.do(t, method, PathAuth0, tt.auth, tt.body)
-			want := fmt.Sprintf(`{"error":%q}`, tt.wantErr)
-			if r.status != tt.wantStatus || r.body != want {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, want)
-			}
-			if got := s.rec.got(); len(got) != 0 {
-				t.Errorf("sink got %+v, want nothing", got)
-			}
+			s.refused(t, tt.method, PathAuth0, tt.auth, tt.body, tt.wantStatus, tt.wantErr)
 		})
 	}
 }

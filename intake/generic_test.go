@@ -3,7 +3,6 @@ package intake
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -136,22 +135,11 @@ func TestGenericRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, nil, func(c *Config) { c.MaxBody = tt.maxBody })
-			method := tt.method
-			if method == "" {
-				method = "POST"
-			}
 			auth := tt.auth
 			if auth == "" && tt.wantStatus != 401 {
 				auth = "Bearer " + genericSecret
 			}
-			r := s.do(t, method, PathGeneric, auth, tt.body)
-			want := fmt.Sprintf(`{"error":%q}`, tt.wantErr)
-			if r.status != tt.wantStatus || r.body != want {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, want)
-			}
-			if got := s.rec.got(); len(got) != 0 {
-				t.Errorf("sink got %d events, want none: %+v", len(got), got)
-			}
+			r := s.refused(t, tt.method, PathGeneric, auth, tt.body, tt.wantStatus, tt.wantErr)
 			switch tt.wantStatus {
 			case 405:
 				if got := r.header.Get("Allow"); got != "POST" {

@@ -3,6 +3,7 @@ package intake
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -158,6 +159,25 @@ func (s *server) do(t *testing.T, method, path, auth string, body any, hdr ...st
 		t.Fatal(err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: strings.TrimSpace(string(b))}
+}
+
+// refused sends a request the Handler must turn down, and checks that it
+// answered status with {"error": reason} and that nothing reached the sink.
+// An empty method means POST.
+func (s *server) refused(t *testing.T, method, path, auth string, body any, status int, reason string) response {
+	t.Helper()
+	if method == "" {
+		method = http.MethodPost
+	}
+	r := s.do(t, method, path, auth, body)
+	want := fmt.Sprintf(`{"error":%q}`, reason)
+	if r.status != status || r.body != want {
+		t.Fatalf("got %d %s, want %d %s", r.status, r.body, status, want)
+	}
+	if got := s.rec.got(); len(got) != 0 {
+		t.Errorf("sink got %d events, want none: %+v", len(got), got)
+	}
+	return r
 }
 
 // ts formats a time relative to testNow.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warden-sec/warden/sessions"
+	"github.com/warden-sec/warden/sessions/okta"
 )
 
 // Okta Event Hooks (https://developer.okta.com/docs/concepts/event-hooks/).
@@ -50,28 +51,16 @@ type oktaActor struct {
 	AlternateID string `json:"alternateId"`
 }
 
-// oktaLogEvent is the part of a System Log LogEvent Warden reads.
+// oktaLogEvent is the part of a System Log LogEvent Warden reads. The client
+// and authentication context are the connector's types; published stays a
+// string so that parseTime can refuse anything but RFC 3339.
 type oktaLogEvent struct {
-	UUID      string      `json:"uuid"`
-	Published string      `json:"published"`
-	Actor     oktaActor   `json:"actor"`
-	Target    []oktaActor `json:"target"`
-	Client    struct {
-		IPAddress string `json:"ipAddress"`
-		UserAgent struct {
-			RawUserAgent string `json:"rawUserAgent"`
-			Browser      string `json:"browser"`
-			OS           string `json:"os"`
-		} `json:"userAgent"`
-		GeographicalContext struct {
-			City    string `json:"city"`
-			State   string `json:"state"`
-			Country string `json:"country"`
-		} `json:"geographicalContext"`
-	} `json:"client"`
-	AuthenticationContext struct {
-		ExternalSessionID string `json:"externalSessionId"`
-	} `json:"authenticationContext"`
+	UUID                  string              `json:"uuid"`
+	Published             string              `json:"published"`
+	Actor                 oktaActor           `json:"actor"`
+	Target                []oktaActor         `json:"target"`
+	Client                okta.LogClient      `json:"client"`
+	AuthenticationContext okta.LogAuthContext `json:"authenticationContext"`
 }
 
 // decodeOkta decodes and validates an Event Hook delivery. Events of other
@@ -130,7 +119,9 @@ func (e *oktaLogEvent) toEvent(typ sessions.EventType, now time.Time) (sessions.
 			}
 		}
 	}
+	// Okta's own OS and browser names are capped like every Device field.
 	c := e.Client
+	c.UserAgent.OS, c.UserAgent.Browser = capField(c.UserAgent.OS), capField(c.UserAgent.Browser)
 	ev := sessions.LoginEvent{
 		ID:        e.UUID,
 		Provider:  SourceOkta,
@@ -141,20 +132,12 @@ func (e *oktaLogEvent) toEvent(typ sessions.EventType, now time.Time) (sessions.
 		Time:      t,
 		IP:        c.IPAddress,
 		UserAgent: c.UserAgent.RawUserAgent,
-		Location:  joinNonEmpty(", ", c.GeographicalContext.City, c.GeographicalContext.Country),
+		Location:  c.Location(),
 		Country:   countryCode(c.GeographicalContext.Country),
-	}
-	ev.Device = sessions.ParseUserAgent(ev.UserAgent)
-	if ev.Device.OS == "" && !oktaUnknown(c.UserAgent.OS) {
-		ev.Device.OS = capField(c.UserAgent.OS)
-	}
-	if ev.Device.Browser == "" && ev.Device.Client == "" && !oktaUnknown(c.UserAgent.Browser) {
-		ev.Device.Browser = capField(c.UserAgent.Browser)
+		Device:    c.Device(),
 	}
 	if err := normalize(&ev, now); err != nil {
 		return sessions.LoginEvent{}, err
 	}
 	return ev, nil
 }
-
-func oktaUnknown(s string) bool { return s == "" || strings.EqualFold(s, "unknown") }

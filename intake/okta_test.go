@@ -2,7 +2,6 @@ package intake
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -149,18 +148,7 @@ func TestOktaRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, nil, nil)
-			method := tt.method
-			if method == "" {
-				method = "POST"
-			}
-			r := s.do(t, method, PathOkta, tt.auth, tt.body)
-			want := fmt.Sprintf(`{"error":%q}`, tt.wantErr)
-			if r.status != tt.wantStatus || r.body != want {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, want)
-			}
-			if got := s.rec.got(); len(got) != 0 {
-				t.Errorf("sink got %+v, want nothing", got)
-			}
+			r := s.refused(t, tt.method, PathOkta, tt.auth, tt.body, tt.wantStatus, tt.wantErr)
 			if tt.wantStatus == 405 && r.header.Get("Allow") != "GET, POST" {
 				t.Errorf("Allow = %q", r.header.Get("Allow"))
 			}

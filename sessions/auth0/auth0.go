@@ -234,12 +234,13 @@ type refreshToken struct {
 // as KindToken. Tokens are skipped (and logged) when Warden lacks the scope
 // or plan to read them. A user Auth0 does not know is sessions.ErrNoAccount.
 func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]sessions.Session, error) {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", sessions.ErrNoAccount)
 	}
-	userPath := "/api/v2/users/" + url.PathEscape(u.ID)
+	userPath := "/api/v2/users/" + uid
 	var out []sessions.Session
-	err := p.pages(ctx, userPath+"/sessions", func(page *pageBody) int {
+	err = p.pages(ctx, userPath+"/sessions", func(page *pageBody) int {
 		for _, s := range page.Sessions {
 			out = append(out, fromSession(s))
 		}
@@ -374,12 +375,14 @@ func (p *Provider) del(ctx context.Context, path string) error {
 }
 
 // RevokeSession deletes one session. Auth0 deletes it asynchronously; a
-// session that is already gone is success.
+// session that is already gone is success. An id that cannot be one path
+// segment ("", ".", "..") is sessions.ErrNotFound and sends no request.
 func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string) error {
-	if id == "" {
-		return fmt.Errorf("revoke session: empty id: %w", sessions.ErrNotFound)
+	seg, err := httpclient.PathSegment(id)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w: %w", err, sessions.ErrNotFound)
 	}
-	if err := p.del(ctx, "/api/v2/sessions/"+url.PathEscape(id)); err != nil {
+	if err := p.del(ctx, "/api/v2/sessions/"+seg); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
@@ -388,10 +391,11 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 // RevokeAll deletes every session of the user (with back-channel logout).
 // Refresh tokens survive: use RevokeTokens for those.
 func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return fmt.Errorf("revoke all: %w", sessions.ErrNoAccount)
 	}
-	if err := p.del(ctx, "/api/v2/users/"+url.PathEscape(u.ID)+"/sessions"); err != nil {
+	if err := p.del(ctx, "/api/v2/users/"+uid+"/sessions"); err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
 	return nil
@@ -399,10 +403,11 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 
 // RevokeTokens deletes every refresh token of the user.
 func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", sessions.ErrNoAccount)
 	}
-	if err := p.del(ctx, "/api/v2/users/"+url.PathEscape(u.ID)+"/refresh-tokens"); err != nil {
+	if err := p.del(ctx, "/api/v2/users/"+uid+"/refresh-tokens"); err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	return nil

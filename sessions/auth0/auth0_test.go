@@ -321,3 +321,33 @@ func TestTokenRefusedBeforeExpiryIsRefetched(t *testing.T) {
 		}
 	})
 }
+
+func TestDotIDsNeverReachAPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := seeded()
+		p := newProvider(t, f, nil)
+		ctx := t.Context()
+		for _, bad := range []string{"", ".", ".."} {
+			if err := p.RevokeSession(ctx, alice(), bad); !errors.Is(err, sessions.ErrNotFound) {
+				t.Errorf("RevokeSession(%q) = %v, want ErrNotFound", bad, err)
+			}
+			u := sessions.User{Provider: Name, ID: bad}
+			if _, err := p.ListSessions(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("ListSessions(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+			if err := p.RevokeAll(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("RevokeAll(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+			if err := p.RevokeTokens(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("RevokeTokens(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for k, n := range f.calls {
+			if strings.Contains(k, "/api/v2/") {
+				t.Errorf("%s called %d times; a bad id must send no request", k, n)
+			}
+		}
+	})
+}

@@ -228,13 +228,13 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 
 func (p *Provider) findUser(ctx context.Context, email string) (graphUser, error) {
 	sel := url.Values{"$select": {userSelect}}
-	if seg, err := segment(email); err == nil {
+	if seg, err := httpclient.PathSegment(email); err == nil {
 		var u graphUser
 		_, err := p.api.JSON(ctx, http.MethodGet, "/users/"+seg, sel, nil, &u)
 		switch {
 		case err == nil && u.ID != "":
 			return u, nil
-		case err != nil && !isStatus(err, http.StatusNotFound) && !isStatus(err, http.StatusBadRequest):
+		case err != nil && !httpclient.IsStatus(err, http.StatusNotFound) && !httpclient.IsStatus(err, http.StatusBadRequest):
 			return graphUser{}, err
 		}
 	}
@@ -261,7 +261,7 @@ func (p *Provider) findUser(ctx context.Context, email string) (graphUser, error
 // manager returns the manager's email, or "" when there is none or the app
 // may not read it.
 func (p *Provider) manager(ctx context.Context, id string) (string, error) {
-	seg, err := segment(id)
+	seg, err := httpclient.PathSegment(id)
 	if err != nil {
 		return "", err
 	}
@@ -270,9 +270,9 @@ func (p *Provider) manager(ctx context.Context, id string) (string, error) {
 	switch {
 	case err == nil:
 		return cmp.Or(m.Mail, m.UserPrincipalName), nil
-	case isStatus(err, http.StatusNotFound):
+	case httpclient.IsStatus(err, http.StatusNotFound):
 		return "", nil
-	case isStatus(err, http.StatusForbidden):
+	case httpclient.IsStatus(err, http.StatusForbidden):
 		p.log.WarnContext(ctx, "entra: may not read managers", "provider", Name)
 		return "", nil
 	}
@@ -372,7 +372,7 @@ func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]session
 
 func (p *Provider) signIns(ctx context.Context, u sessions.User) ([]signIn, error) {
 	if u.ID == "" {
-		return nil, errBadID
+		return nil, httpclient.ErrBadID
 	}
 	q := url.Values{
 		"$filter": {"userId eq '" + odataString(u.ID) + "'"},
@@ -393,7 +393,7 @@ func (p *Provider) signIns(ctx context.Context, u sessions.User) ([]signIn, erro
 }
 
 func (p *Provider) devices(ctx context.Context, u sessions.User) ([]device, error) {
-	seg, err := segment(u.ID)
+	seg, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -408,9 +408,9 @@ func (p *Provider) devices(ctx context.Context, u sessions.User) ([]device, erro
 	switch {
 	case err == nil:
 		return out, nil
-	case isStatus(err, http.StatusNotFound):
+	case httpclient.IsStatus(err, http.StatusNotFound):
 		return nil, nil
-	case isStatus(err, http.StatusForbidden):
+	case httpclient.IsStatus(err, http.StatusForbidden):
 		// Graph documents no application permission for this endpoint.
 		p.log.WarnContext(ctx, "entra: may not list registered devices; showing none", "provider", Name)
 		return nil, nil
@@ -419,7 +419,7 @@ func (p *Provider) devices(ctx context.Context, u sessions.User) ([]device, erro
 }
 
 func (p *Provider) grants(ctx context.Context, u sessions.User) ([]grant, error) {
-	seg, err := segment(u.ID)
+	seg, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +431,7 @@ func (p *Provider) grants(ctx context.Context, u sessions.User) ([]grant, error)
 			}
 		}
 	})
-	if err != nil && !isStatus(err, http.StatusNotFound) {
+	if err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 		return nil, err
 	}
 	return out, nil
@@ -547,7 +547,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 	if err := p.auth(ctx); err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
-	seg, err := segment(u.ID)
+	seg, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
@@ -556,7 +556,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 		Value *bool `json:"value"`
 	}
 	if _, err := p.api.JSON(ctx, http.MethodPost, "/users/"+seg+"/revokeSignInSessions", nil, nil, &out); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil
 		}
 		return fmt.Errorf("revoke all: %w", err)
@@ -579,11 +579,11 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 	}
 	var errs []error
 	for _, g := range gs {
-		seg, err := segment(g.ID)
+		seg, err := httpclient.PathSegment(g.ID)
 		if err != nil {
 			continue
 		}
-		if _, err := p.api.JSON(ctx, http.MethodDelete, "/oauth2PermissionGrants/"+seg, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+		if _, err := p.api.JSON(ctx, http.MethodDelete, "/oauth2PermissionGrants/"+seg, nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -598,20 +598,4 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 func (p *Provider) auth(ctx context.Context) error {
 	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-func isStatus(err error, status int) bool {
-	var se *httpclient.StatusError
-	return errors.As(err, &se) && se.Status == status
-}
-
-var errBadID = errors.New("invalid id")
-
-// segment escapes s as one URL path segment, refusing the empty string and
-// dot segments.
-func segment(s string) (string, error) {
-	if s == "" || s == "." || s == ".." || len(s) > 512 {
-		return "", errBadID
-	}
-	return url.PathEscape(s), nil
 }

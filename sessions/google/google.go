@@ -214,13 +214,13 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 	if err := p.auth(ctx); err != nil {
 		return sessions.User{}, fmt.Errorf("find user: %w", err)
 	}
-	key, err := segment(email)
+	key, err := httpclient.PathSegment(email)
 	if err != nil {
 		return sessions.User{}, fmt.Errorf("find user: %w", sessions.ErrNoAccount)
 	}
 	var u gUser
 	if _, err := p.api.JSON(ctx, http.MethodGet, directory+"/users/"+key, nil, nil, &u); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return sessions.User{}, fmt.Errorf("find user: %w", sessions.ErrNoAccount)
 		}
 		return sessions.User{}, fmt.Errorf("find user: %w", err)
@@ -374,7 +374,7 @@ func rfc3339(s string) time.Time {
 }
 
 func (p *Provider) userPath(u sessions.User) (string, error) {
-	key, err := segment(cmp.Or(u.ID, u.Email))
+	key, err := httpclient.PathSegment(cmp.Or(u.ID, u.Email))
 	if err != nil {
 		return "", err
 	}
@@ -390,7 +390,7 @@ func (p *Provider) oauthTokens(ctx context.Context, u sessions.User) ([]gToken, 
 		Items []gToken `json:"items"`
 	}
 	if _, err := p.api.JSON(ctx, http.MethodGet, path+"/tokens", nil, nil, &out); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
 		return nil, err
@@ -413,7 +413,7 @@ func (p *Provider) asps(ctx context.Context, u sessions.User) ([]gASP, error) {
 		Items []gASP `json:"items"`
 	}
 	if _, err := p.api.JSON(ctx, http.MethodGet, path+"/asps", nil, nil, &out); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
 		return nil, err
@@ -427,7 +427,7 @@ func (p *Provider) mobileDevices(ctx context.Context, u sessions.User) ([]gMobil
 	if u.Email == "" {
 		return nil, nil
 	}
-	cust, err := segment(p.customer)
+	cust, err := httpclient.PathSegment(p.customer)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +482,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
-	if _, err := p.api.JSON(ctx, http.MethodPost, path+"/signOut", nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+	if _, err := p.api.JSON(ctx, http.MethodPost, path+"/signOut", nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("revoke all: %w", err)
 	}
 	return nil
@@ -508,7 +508,7 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 	}
 	var targets []string
 	for _, t := range toks {
-		if seg, err := segment(t.ClientID); err == nil {
+		if seg, err := httpclient.PathSegment(t.ClientID); err == nil {
 			targets = append(targets, path+"/tokens/"+seg)
 		}
 	}
@@ -517,7 +517,7 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 	}
 	var errs []error
 	for _, t := range targets {
-		if _, err := p.api.JSON(ctx, http.MethodDelete, t, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+		if _, err := p.api.JSON(ctx, http.MethodDelete, t, nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -532,20 +532,4 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 func (p *Provider) auth(ctx context.Context) error {
 	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-func isStatus(err error, status int) bool {
-	var se *httpclient.StatusError
-	return errors.As(err, &se) && se.Status == status
-}
-
-var errBadID = errors.New("invalid id")
-
-// segment escapes s as one URL path segment, refusing the empty string and
-// dot segments.
-func segment(s string) (string, error) {
-	if s == "" || s == "." || s == ".." || len(s) > 512 {
-		return "", errBadID
-	}
-	return url.PathEscape(s), nil
 }

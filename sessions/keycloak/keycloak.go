@@ -260,7 +260,7 @@ func millis(ms int64) time.Time {
 
 // liveSessions pages through GET /users/{id}/sessions with first/max.
 func (p *Provider) liveSessions(ctx context.Context, u sessions.User) ([]kcSession, error) {
-	id, err := segment(u.ID)
+	id, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (p *Provider) liveSessions(ctx context.Context, u sessions.User) ([]kcSessi
 		}
 		var batch []kcSession
 		if _, err := p.api.JSON(ctx, http.MethodGet, path, q, nil, &batch); err != nil {
-			if isStatus(err, http.StatusNotFound) {
+			if httpclient.IsStatus(err, http.StatusNotFound) {
 				return nil, nil // the user is gone, and so are their sessions
 			}
 			return nil, err
@@ -298,13 +298,13 @@ func (p *Provider) liveSessions(ctx context.Context, u sessions.User) ([]kcSessi
 }
 
 func (p *Provider) consents(ctx context.Context, u sessions.User) ([]kcConsent, error) {
-	id, err := segment(u.ID)
+	id, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return nil, err
 	}
 	var cs []kcConsent
 	if _, err := p.api.JSON(ctx, http.MethodGet, p.realm+"/users/"+id+"/consents", nil, nil, &cs); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil, nil
 		}
 		return nil, err
@@ -326,7 +326,7 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 		}
 		return nil
 	}
-	seg, err := segment(id)
+	seg, err := httpclient.PathSegment(id)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -339,7 +339,7 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 	if !slices.ContainsFunc(live, func(s kcSession) bool { return s.ID == id }) {
 		return nil
 	}
-	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/sessions/"+seg, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/sessions/"+seg, nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
@@ -350,11 +350,11 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 	if err := p.auth(ctx); err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
-	id, err := segment(u.ID)
+	id, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
 	}
-	if _, err := p.api.JSON(ctx, http.MethodPost, p.realm+"/users/"+id+"/logout", nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+	if _, err := p.api.JSON(ctx, http.MethodPost, p.realm+"/users/"+id+"/logout", nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("revoke all: %w", err)
 	}
 	return nil
@@ -383,15 +383,15 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 }
 
 func (p *Provider) deleteConsent(ctx context.Context, u sessions.User, clientID string) error {
-	id, err := segment(u.ID)
+	id, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return err
 	}
-	client, err := segment(clientID)
+	client, err := httpclient.PathSegment(clientID)
 	if err != nil {
 		return err
 	}
-	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/users/"+id+"/consents/"+client, nil, nil, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+	if _, err := p.api.JSON(ctx, http.MethodDelete, p.realm+"/users/"+id+"/consents/"+client, nil, nil, nil); err != nil && !httpclient.IsStatus(err, http.StatusNotFound) {
 		return err
 	}
 	return nil
@@ -402,21 +402,4 @@ func (p *Provider) deleteConsent(ctx context.Context, u sessions.User, clientID 
 func (p *Provider) auth(ctx context.Context) error {
 	_, err := p.tokens.Token(ctx)
 	return err
-}
-
-func isStatus(err error, status int) bool {
-	var se *httpclient.StatusError
-	return errors.As(err, &se) && se.Status == status
-}
-
-// errBadID is returned for an id that cannot be one path segment.
-var errBadID = errors.New("invalid id")
-
-// segment escapes s as one URL path segment, refusing the empty string and
-// the dot segments a server would resolve against its parent.
-func segment(s string) (string, error) {
-	if s == "" || s == "." || s == ".." || len(s) > 512 {
-		return "", errBadID
-	}
-	return url.PathEscape(s), nil
 }

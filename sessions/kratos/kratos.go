@@ -349,7 +349,7 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 	var s session
 	q := url.Values{"expand": {"identity"}}
 	if _, err := p.c.JSON(ctx, http.MethodGet, path, q, nil, &s); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil
 		}
 		return fmt.Errorf("kratos revoke session: %w", classify(err))
@@ -361,7 +361,7 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 		return nil
 	}
 	if _, err := p.c.JSON(ctx, http.MethodDelete, path, nil, nil, nil); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil
 		}
 		return fmt.Errorf("kratos revoke session: %w", classify(err))
@@ -377,7 +377,7 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 		return fmt.Errorf("kratos revoke all: user: %w", err)
 	}
 	if _, err := p.c.JSON(ctx, http.MethodDelete, "/admin/identities/"+uid+"/sessions", nil, nil, nil); err != nil {
-		if isStatus(err, http.StatusNotFound) {
+		if httpclient.IsStatus(err, http.StatusNotFound) {
 			return nil
 		}
 		return fmt.Errorf("kratos revoke all: %w", classify(err))
@@ -553,14 +553,9 @@ func totalCount(h http.Header) (int, bool) {
 	return n, true
 }
 
-func isStatus(err error, status int) bool {
-	se, ok := errors.AsType[*httpclient.StatusError](err)
-	return ok && se.Status == status
-}
-
 // classify adds sessions.ErrUnauthorized to a refused-credentials answer.
 func classify(err error) error {
-	if isStatus(err, http.StatusUnauthorized) || isStatus(err, http.StatusForbidden) {
+	if httpclient.IsStatus(err, http.StatusUnauthorized) || httpclient.IsStatus(err, http.StatusForbidden) {
 		return fmt.Errorf("%w: %w", sessions.ErrUnauthorized, err)
 	}
 	return err

@@ -186,7 +186,10 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 		u.ManagerEmail = found.Profile.Manager
 	case found.Profile.ManagerID != "":
 		var m user
-		_, err := p.c.JSON(ctx, http.MethodGet, "/api/v1/users/"+url.PathEscape(found.Profile.ManagerID), nil, nil, &m)
+		seg, err := httpclient.PathSegment(found.Profile.ManagerID)
+		if err == nil {
+			_, err = p.c.JSON(ctx, http.MethodGet, "/api/v1/users/"+seg, nil, nil, &m)
+		}
 		switch {
 		case err == nil:
 			u.ManagerEmail = m.Profile.Email
@@ -206,7 +209,51 @@ func displayName(u *user) string {
 	return strings.TrimSpace(u.Profile.FirstName + " " + u.Profile.LastName)
 }
 
-// logEvent is the part of a System Log LogEvent Warden reads.
+// LogClient is the client object of a System Log LogEvent: where the actor
+// acted from and with what. Okta Event Hooks deliver the same LogEvent, so
+// package intake decodes it with this type too.
+type LogClient struct {
+	IPAddress string `json:"ipAddress"`
+	UserAgent struct {
+		RawUserAgent string `json:"rawUserAgent"`
+		Browser      string `json:"browser"` // Okta's own reading; "UNKNOWN" when it has none
+		OS           string `json:"os"`
+	} `json:"userAgent"`
+	GeographicalContext struct {
+		City    string `json:"city"`
+		State   string `json:"state"`
+		Country string `json:"country"` // a name or a two-letter code
+	} `json:"geographicalContext"`
+}
+
+// Device parses the raw user agent, and fills the OS and browser it could
+// not tell from Okta's own reading, unless Okta calls that unknown.
+func (c LogClient) Device() sessions.Device {
+	d := sessions.ParseUserAgent(c.UserAgent.RawUserAgent)
+	if d.OS == "" && !unknown(c.UserAgent.OS) {
+		d.OS = c.UserAgent.OS
+	}
+	if d.Browser == "" && d.Client == "" && !unknown(c.UserAgent.Browser) {
+		d.Browser = c.UserAgent.Browser
+	}
+	return d
+}
+
+// Location is "City, Country", leaving out what is empty.
+func (c LogClient) Location() string {
+	g := c.GeographicalContext
+	return joinNonEmpty(", ", g.City, g.Country)
+}
+
+// LogAuthContext is the authenticationContext object of a System Log
+// LogEvent.
+type LogAuthContext struct {
+	// ExternalSessionID is the Okta session the event belongs to; empty or
+	// "unknown" when the log does not know it.
+	ExternalSessionID string `json:"externalSessionId"`
+}
+
+// logEvent is the part of a System Log LogEvent the connector reads.
 type logEvent struct {
 	UUID      string    `json:"uuid"`
 	Published time.Time `json:"published"`
@@ -214,36 +261,23 @@ type logEvent struct {
 	Outcome   *struct {
 		Result string `json:"result"`
 	} `json:"outcome"`
-	Client struct {
-		IPAddress string `json:"ipAddress"`
-		UserAgent struct {
-			RawUserAgent string `json:"rawUserAgent"`
-			Browser      string `json:"browser"`
-			OS           string `json:"os"`
-		} `json:"userAgent"`
-		GeographicalContext struct {
-			City    string `json:"city"`
-			State   string `json:"state"`
-			Country string `json:"country"`
-		} `json:"geographicalContext"`
-	} `json:"client"`
-	AuthenticationContext struct {
-		ExternalSessionID string `json:"externalSessionId"`
-	} `json:"authenticationContext"`
+	Client                LogClient      `json:"client"`
+	AuthenticationContext LogAuthContext `json:"authenticationContext"`
 }
 
 // ListSessions returns the user's successful sign-ins within the sign-in
 // window, newest first, one per Okta session id, then their refresh tokens.
 // Tokens are skipped (and logged) when the token lacks the scope to read them.
 func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]sessions.Session, error) {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", sessions.ErrNoAccount)
 	}
 	out, err := p.signIns(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
-	tokens, err := p.tokens(ctx, u.ID)
+	tokens, err := p.tokens(ctx, uid)
 	switch {
 	case errors.Is(err, sessions.ErrUnauthorized) && ctx.Err() == nil:
 		p.log.WarnContext(ctx, "cannot list oauth tokens", "provider", Name, "err", err)
@@ -323,17 +357,10 @@ func addSignIn(byID map[string]*sessions.Session, e logEvent) {
 	s.LastActive = e.Published
 	s.IP = e.Client.IPAddress
 	s.UserAgent = e.Client.UserAgent.RawUserAgent
-	s.Device = sessions.ParseUserAgent(s.UserAgent)
-	if s.Device.OS == "" && !unknown(e.Client.UserAgent.OS) {
-		s.Device.OS = e.Client.UserAgent.OS
-	}
-	if s.Device.Browser == "" && s.Device.Client == "" && !unknown(e.Client.UserAgent.Browser) {
-		s.Device.Browser = e.Client.UserAgent.Browser
-	}
-	g := e.Client.GeographicalContext
-	s.Location = joinNonEmpty(", ", g.City, g.Country)
-	if len(g.Country) == 2 {
-		s.Country = strings.ToUpper(g.Country)
+	s.Device = e.Client.Device()
+	s.Location = e.Client.Location()
+	if c := e.Client.GeographicalContext.Country; len(c) == 2 {
+		s.Country = strings.ToUpper(c)
 	}
 }
 
@@ -363,10 +390,11 @@ type refreshToken struct {
 	ExpiresAt   time.Time `json:"expiresAt"`
 }
 
-// clients lists the OAuth clients holding grants or tokens for the user.
-func (p *Provider) clients(ctx context.Context, userID string) ([]oauthClient, error) {
+// clients lists the OAuth clients holding grants or tokens for the user
+// whose id, escaped by httpclient.PathSegment, is uid.
+func (p *Provider) clients(ctx context.Context, uid string) ([]oauthClient, error) {
 	var all []oauthClient
-	path := "/api/v1/users/" + url.PathEscape(userID) + "/clients"
+	path := "/api/v1/users/" + uid + "/clients"
 	for page := 0; page < p.maxPages && path != ""; page++ {
 		var cs []oauthClient
 		h, err := p.c.JSON(ctx, http.MethodGet, path, nil, nil, &cs)
@@ -385,14 +413,20 @@ func (p *Provider) clients(ctx context.Context, userID string) ([]oauthClient, e
 	return all, nil
 }
 
-func (p *Provider) tokens(ctx context.Context, userID string) ([]sessions.Session, error) {
-	cs, err := p.clients(ctx, userID)
+// tokens lists the refresh tokens of the user whose escaped id is uid. A
+// client whose id cannot be a path segment is skipped.
+func (p *Provider) tokens(ctx context.Context, uid string) ([]sessions.Session, error) {
+	cs, err := p.clients(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
 	var out []sessions.Session
 	for _, cl := range cs {
-		path := "/api/v1/users/" + url.PathEscape(userID) + "/clients/" + url.PathEscape(cl.ClientID) + "/tokens"
+		cid, err := httpclient.PathSegment(cl.ClientID)
+		if err != nil {
+			continue
+		}
+		path := "/api/v1/users/" + uid + "/clients/" + cid + "/tokens"
 		q := url.Values{"limit": {fmt.Sprint(tokenPageSize)}}
 		for page := 0; page < p.maxPages && path != ""; page++ {
 			var ts []refreshToken
@@ -430,15 +464,17 @@ func (p *Provider) tokens(ctx context.Context, userID string) ([]sessions.Sessio
 
 // RevokeSession ends one Okta session by id. A sign-in whose log event had
 // no session id cannot be revoked alone: sessions.ErrNotSupported. Revoking
-// a session that is already gone returns nil.
+// a session that is already gone returns nil. An id that cannot be one path
+// segment ("", ".", "..") is sessions.ErrNotFound and sends no request.
 func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string) error {
 	if strings.HasPrefix(id, eventPrefix) {
 		return fmt.Errorf("revoke session: sign-in has no okta session id: %w", sessions.ErrNotSupported)
 	}
-	if id == "" {
-		return fmt.Errorf("revoke session: empty id: %w", sessions.ErrNotFound)
+	seg, err := httpclient.PathSegment(id)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w: %w", err, sessions.ErrNotFound)
 	}
-	_, err := p.c.JSON(ctx, http.MethodDelete, "/api/v1/sessions/"+url.PathEscape(id), nil, nil, nil)
+	_, err = p.c.JSON(ctx, http.MethodDelete, "/api/v1/sessions/"+seg, nil, nil, nil)
 	if err != nil && !errors.Is(err, sessions.ErrNotFound) {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -448,11 +484,12 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 // RevokeAll ends every Okta session of the user and revokes the OAuth tokens
 // Okta issued to them (oauthTokens=true).
 func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return fmt.Errorf("revoke all: %w", sessions.ErrNoAccount)
 	}
 	q := url.Values{"oauthTokens": {"true"}}
-	_, err := p.c.JSON(ctx, http.MethodDelete, "/api/v1/users/"+url.PathEscape(u.ID)+"/sessions", q, nil, nil)
+	_, err = p.c.JSON(ctx, http.MethodDelete, "/api/v1/users/"+uid+"/sessions", q, nil, nil)
 	if err != nil && !errors.Is(err, sessions.ErrNotFound) {
 		return fmt.Errorf("revoke all: %w", err)
 	}
@@ -460,17 +497,23 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 }
 
 // RevokeTokens revokes, for every OAuth client holding something for the
-// user, its refresh tokens and its consent grants.
+// user, its refresh tokens and its consent grants. A client whose id cannot
+// be a path segment is skipped.
 func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
-	if u.ID == "" {
+	uid, err := httpclient.PathSegment(u.ID)
+	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", sessions.ErrNoAccount)
 	}
-	cs, err := p.clients(ctx, u.ID)
+	cs, err := p.clients(ctx, uid)
 	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	for _, cl := range cs {
-		base := "/api/v1/users/" + url.PathEscape(u.ID) + "/clients/" + url.PathEscape(cl.ClientID)
+		cid, err := httpclient.PathSegment(cl.ClientID)
+		if err != nil {
+			continue
+		}
+		base := "/api/v1/users/" + uid + "/clients/" + cid
 		for _, what := range []string{"/tokens", "/grants"} {
 			_, err := p.c.JSON(ctx, http.MethodDelete, base+what, nil, nil, nil)
 			if err != nil && !errors.Is(err, sessions.ErrNotFound) {

@@ -278,3 +278,59 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestDotIDsNeverReachAPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := seeded()
+		f.clients["00ualice"] = []map[string]any{{"client_id": ".."}, {"client_id": "0oaslack"}}
+		p := newProvider(t, f, nil)
+		ctx := t.Context()
+		for _, bad := range []string{"", ".", ".."} {
+			if err := p.RevokeSession(ctx, alice(), bad); !errors.Is(err, sessions.ErrNotFound) {
+				t.Errorf("RevokeSession(%q) = %v, want ErrNotFound", bad, err)
+			}
+			u := sessions.User{Provider: Name, ID: bad}
+			if _, err := p.ListSessions(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("ListSessions(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+			if err := p.RevokeAll(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("RevokeAll(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+			if err := p.RevokeTokens(ctx, u); !errors.Is(err, sessions.ErrNoAccount) {
+				t.Errorf("RevokeTokens(ID %q) = %v, want ErrNoAccount", bad, err)
+			}
+		}
+		if len(f.requests) != 0 {
+			t.Fatalf("%d requests sent for bad ids, want 0", len(f.requests))
+		}
+		// A client id of ".." from the provider is skipped, the others revoked.
+		if err := p.RevokeTokens(ctx, alice()); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range f.requests {
+			if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/tokens"), "/grants"), "/..") {
+				t.Errorf("request reached %s", r.URL.Path)
+			}
+		}
+		if n := f.count("DELETE /api/v1/users/00ualice/clients/0oaslack/tokens"); n != 1 {
+			t.Errorf("slack tokens revoked %d times, want 1", n)
+		}
+	})
+}
+
+func TestLogClientDeviceAndLocation(t *testing.T) {
+	var c LogClient
+	c.UserAgent.RawUserAgent = "UNKNOWN-DOWNLOAD"
+	c.UserAgent.OS, c.UserAgent.Browser = "Windows 10", "UNKNOWN"
+	c.GeographicalContext.City, c.GeographicalContext.Country = " ", "Portugal"
+	if d := c.Device(); d.OS != "Windows 10" || d.Browser != "" {
+		t.Errorf("Device() = %+v, want OS from Okta and no UNKNOWN browser", d)
+	}
+	if got := c.Location(); got != "Portugal" {
+		t.Errorf("Location() = %q, want Portugal", got)
+	}
+	c.UserAgent.RawUserAgent = chromeMac
+	if d := c.Device(); d.OS != "macOS" || d.Browser != "Chrome 126" {
+		t.Errorf("Device() = %+v, want the raw user agent to win", d)
+	}
+}
