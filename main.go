@@ -44,6 +44,7 @@ commands:
   audit verify [--data F]    check the audit chain; exit 1 naming the first bad record
   audit export [--data F] [--since T] [--subject S]
                              write audit records as JSON Lines
+  playground [--addr A]      try Warden in a browser, with an in-process Slack
   playbooks validate FILE    check a playbooks YAML file (strict, errors with line numbers)
   playbooks list             the playbooks serve would load
   manifest                   print the Slack app manifest
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, std
 		return auditCmd(ctx, args, env, stdout, stderr)
 	case "playbooks":
 		return playbooksCmd(args, env, stdout, stderr)
+	case "playground":
+		return playgroundCmd(ctx, args, env, stdout, stderr)
 	case "manifest":
 		return manifestCmd(stdout)
 	case "version", "--version", "-v":

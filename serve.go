@@ -27,6 +27,17 @@ type handlerRef struct{ *commands.Service }
 
 // serveCmd runs the bot until ctx ends (a signal) or Slack refuses it.
 func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int {
+	return serveWith(ctx, env, stderr, serveOptions{})
+}
+
+// serveOptions lets `warden playground` reach inside a running serve.
+type serveOptions struct {
+	// onProviders receives the providers serve built (unwrapped), before
+	// the bot connects: the playground drives the same demo provider.
+	onProviders func([]sessions.Provider)
+}
+
+func serveWith(ctx context.Context, env envconfig.Lookuper, stderr io.Writer, opts serveOptions) int {
 	cfg, err := loadConfig(ctx, env)
 	if err != nil {
 		return configFail(stderr, err)
@@ -55,6 +66,9 @@ func serveCmd(ctx context.Context, env envconfig.Lookuper, stderr io.Writer) int
 	providers, err := buildProviders(cfg, db, tel.providerHTTP(), log)
 	if err != nil {
 		return configFail(stderr, err)
+	}
+	if opts.onProviders != nil {
+		opts.onProviders(providers)
 	}
 	providers = tel.instrument(providers)
 	inv, err := sessions.NewInventory(sessions.InventoryConfig{Providers: providers, Timeout: cfg.ProviderTimeout, Logger: log})

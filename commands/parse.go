@@ -284,6 +284,8 @@ func takeReason(verb string, toks []token) (string, error) {
 	return r, nil
 }
 
+var slackUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
 type token struct {
 	text   string
 	quoted bool
@@ -299,7 +301,13 @@ func tokenize(s string) ([]token, error) {
 	quoted := false
 	flush := func() {
 		if started {
-			toks = append(toks, token{text: cur.String(), quoted: quoted})
+			text := cur.String()
+			if !strings.HasPrefix(text, "<") {
+				// Slack escapes &, < and > in what people type; markup
+				// it adds itself (<@U…>, <mailto:…>) stays as it is.
+				text = slackUnescaper.Replace(text)
+			}
+			toks = append(toks, token{text: text, quoted: quoted})
 		}
 		cur.Reset()
 		started, quoted = false, false

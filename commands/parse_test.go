@@ -36,6 +36,8 @@ func TestParse(t *testing.T) {
 		{"status 3f2a9c1e-77aa", Command{Verb: VerbStatus, RunID: "3f2a9c1e-77aa"}},
 		{"audit <@U0BOB>", Command{Verb: VerbAudit, Users: []UserRef{{ID: "U0BOB"}}}},
 		{"report", Command{Verb: VerbReport}},
+		// Slack escapes &, < and > in typed text.
+		{"offboard <@U0DAVE> R&amp;D &lt;contract&gt; ended", Command{Verb: VerbOffboard, Users: []UserRef{{ID: "U0DAVE"}}, Reason: "R&D <contract> ended"}},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.text)

@@ -132,16 +132,22 @@ func (s *Slack) ClickEphemeral(user, envID, actionID, value string) (string, err
 		if !ok {
 			continue
 		}
-		env := &envelope{
-			id: uuid.NewString(), typ: "interactive", subtype: "block_actions",
-			user: user, channel: src.channel, responseURL: true, originSurface: sf,
-		}
-		p := s.blockActionsLocked(env, user, src.channel, sf.ts, true, blockID, el, actionID, value)
-		env.payload = mustJSON(p)
-		s.enqueueLocked(env)
-		return env.id, nil
+		return s.clickSurfaceLocked(user, src, sf, blockID, el, actionID, value), nil
 	}
 	return "", fmt.Errorf("click %s: no ephemeral reply to envelope %s has that action_id: %w", actionID, envID, ErrNotFound)
+}
+
+// clickSurfaceLocked pushes the block_actions envelope of a click on an
+// ephemeral reply of envelope src and returns its ID.
+func (s *Slack) clickSurfaceLocked(user string, src *envelope, sf *surface, blockID string, el map[string]any, actionID, value string) string {
+	env := &envelope{
+		id: uuid.NewString(), typ: "interactive", subtype: "block_actions",
+		user: user, channel: src.channel, responseURL: true, originSurface: sf,
+	}
+	p := s.blockActionsLocked(env, user, src.channel, sf.ts, true, blockID, el, actionID, value)
+	env.payload = mustJSON(p)
+	s.enqueueLocked(env)
+	return env.id
 }
 
 func (s *Slack) blockActionsLocked(env *envelope, user, channel, ts string, ephemeral bool,

@@ -180,6 +180,8 @@ type View struct {
 	Errors map[string]string
 	// PreviousViewID is set for pushed views.
 	PreviousViewID string
+	// Submit and Close are the labels of the modal's buttons ("" when absent).
+	Submit, Close string
 }
 
 // Call is one Web API request.
@@ -193,7 +195,7 @@ type Call struct {
 
 // Slack is the fake. Create it with New.
 type Slack struct {
-	t        testing.TB
+	report   func(problem string) // where broken Slack rules go
 	opts     Options
 	srv      *httptest.Server
 	upgrader websocket.Upgrader
@@ -255,13 +257,24 @@ type trigger struct {
 }
 
 // New starts a fake Slack on 127.0.0.1. t.Cleanup closes every socket and
-// stops the server.
+// stops the server. A broken Slack rule fails t.
 func New(t testing.TB, opts Options) *Slack {
 	t.Helper()
+	s := newSlack(opts, func(problem string) { t.Errorf("%s", problem) })
+	s.srv = httptest.NewServer(s.mux())
+	s.start()
+	t.Cleanup(s.close)
+	return s
+}
+
+func newSlack(opts Options, report func(string)) *Slack {
 	opts.setDefaults()
-	s := &Slack{
-		t:    t,
-		opts: opts,
+	if report == nil {
+		report = func(string) {}
+	}
+	return &Slack{
+		report: report,
+		opts:   opts,
 		upgrader: websocket.Upgrader{
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
@@ -279,15 +292,20 @@ func New(t testing.TB, opts Options) *Slack {
 		viewByID:  map[string]*view{},
 		homeViews: map[string]*view{},
 	}
+}
+
+func (s *Slack) mux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.handleAPI)
 	mux.HandleFunc("/link/", s.handleLink)
 	mux.HandleFunc("/response/", s.handleResponseURL)
-	s.srv = httptest.NewServer(mux)
+	return mux
+}
+
+// start runs the envelope dispatcher once s.srv serves.
+func (s *Slack) start() {
 	s.wg.Add(1)
 	go s.dispatch()
-	t.Cleanup(s.close)
-	return s
 }
 
 func (s *Slack) close() {
@@ -323,7 +341,7 @@ func (s *Slack) fail(format string, args ...any) {
 	if s.failClosed {
 		return
 	}
-	s.t.Errorf("slackfake: "+format, args...)
+	s.report(fmt.Sprintf("slackfake: "+format, args...))
 }
 
 // notifyLocked wakes every waiter. Call with s.mu held.

@@ -23,6 +23,7 @@ func (v *view) public() View {
 		ID: v.id, CallbackID: v.callbackID, PrivateMetadata: v.privateMetadata, User: v.user,
 		Blocks: v.blocks, Open: v.open, Type: v.typ, Title: textOf(v.title),
 		Errors: maps.Clone(v.errors), PreviousViewID: v.previousID,
+		Submit: textOf(v.submit), Close: textOf(v.close),
 	}
 }
 
