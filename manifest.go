@@ -14,6 +14,11 @@ var botScopes = []string{
 	"users:read",       // users.info
 	"users:read.email", // users.info profile.email, users.lookupByEmail
 	"usergroups:read",  // usergroups.users.list: responder and approver groups
+	// conversations.history, only to find a message Warden itself posted
+	// just before a crash (by its metadata), so it is edited, not posted twice.
+	"im:history",       // in its DMs with people
+	"channels:history", // in a public security or report channel
+	"groups:history",   // in a private one
 }
 
 // manifest is the Slack app manifest (https://api.slack.com/reference/manifests).

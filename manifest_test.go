@@ -42,12 +42,12 @@ func TestManifestDeclaresWhatWardenUses(t *testing.T) {
 	if !m.Settings.SocketMode || !m.Settings.Interactivity.Enabled {
 		t.Errorf("socket mode %v, interactivity %v; want both on", m.Settings.SocketMode, m.Settings.Interactivity.Enabled)
 	}
-	for _, want := range []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"} {
+	for _, want := range []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read", "im:history", "channels:history", "groups:history"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, want) {
 			t.Errorf("bot scopes %v lack %s", m.OAuth.Scopes.Bot, want)
 		}
 	}
-	if len(m.OAuth.Scopes.Bot) != 6 {
-		t.Errorf("bot scopes %v: want exactly the six Warden uses", m.OAuth.Scopes.Bot)
+	if len(m.OAuth.Scopes.Bot) != 9 {
+		t.Errorf("bot scopes %v: want exactly the nine Warden uses", m.OAuth.Scopes.Bot)
 	}
 }

@@ -55,14 +55,9 @@ func (a *App) Update(ctx context.Context, channel, ts string, r commands.Reply) 
 // DM opens (or finds) the direct message channel with a user and posts r in
 // it. It returns the channel and ts, so the message can be updated later.
 func (a *App) DM(ctx context.Context, userID string, r commands.Reply) (string, string, error) {
-	channel, ok := a.dms.get(userID)
-	if !ok {
-		ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
-		if err != nil {
-			return "", "", fmt.Errorf("conversations.open: %w", notFound(err))
-		}
-		channel = ch.ID
-		a.dms.put(userID, channel)
+	channel, err := a.dmChannel(ctx, userID)
+	if err != nil {
+		return "", "", err
 	}
 	ts, err := a.Post(ctx, channel, r)
 	if err != nil {
@@ -76,7 +71,63 @@ func messageOptions(r commands.Reply) ([]slack.MsgOption, error) {
 	if text == "" && len(blocks) == 0 {
 		return nil, ErrEmptyReply
 	}
-	return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}, nil
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	if r.Meta != nil {
+		opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{
+			EventType:    metaEventType,
+			EventPayload: map[string]any{"run_id": r.Meta.RunID, "key": r.Meta.Key},
+		}))
+	}
+	return opts, nil
+}
+
+// metaEventType names Warden's message metadata.
+const metaEventType = "warden_notice"
+
+// findDepth is how many recent messages Find reads.
+const findDepth = 100
+
+// Find looks for the message Warden posted with meta in a channel (or in
+// the DM with a user) among its latest messages, and returns its channel
+// and ts; "" when there is none. It needs the history scopes.
+func (a *App) Find(ctx context.Context, to string, meta commands.Meta) (string, string, error) {
+	channel := to
+	if isUser(to) {
+		var err error
+		if channel, err = a.dmChannel(ctx, to); err != nil {
+			return "", "", err
+		}
+	}
+	resp, err := a.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+		ChannelID: channel, Limit: findDepth, IncludeAllMetadata: true,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("conversations.history: %w", err)
+	}
+	for _, m := range resp.Messages {
+		md := m.Metadata
+		if md.EventType == metaEventType && md.EventPayload["run_id"] == meta.RunID && md.EventPayload["key"] == meta.Key {
+			return channel, m.Timestamp, nil
+		}
+	}
+	return "", "", nil
+}
+
+// dmChannel opens (or remembers) the DM channel with a user.
+func (a *App) dmChannel(ctx context.Context, userID string) (string, error) {
+	if ch, ok := a.dms.get(userID); ok {
+		return ch, nil
+	}
+	ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+	if err != nil {
+		return "", fmt.Errorf("conversations.open: %w", notFound(err))
+	}
+	a.dms.put(userID, ch.ID)
+	return ch.ID, nil
+}
+
+func isUser(id string) bool {
+	return len(id) > 1 && (id[0] == 'U' || id[0] == 'W')
 }
 
 // respond answers an interaction through its response_url. These posts are

@@ -12,6 +12,16 @@ type Reply struct {
 	Text            string // plain notification text; shown literally
 	Blocks          []Block
 	Modal           *Modal // open this modal (interactions that carry a trigger)
+	Meta            *Meta  // identifies a posted message, so it can be found again after a crash
+}
+
+// Meta identifies a message Warden posted about a run. It travels with the
+// message (as Slack message metadata), so a message posted just before a
+// crash, whose ts was never saved, is found and edited instead of posted
+// twice.
+type Meta struct {
+	RunID string
+	Key   string
 }
 
 // BlockKind is the kind of a block.

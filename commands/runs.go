@@ -18,6 +18,9 @@ type Messenger interface {
 	Post(ctx context.Context, channel string, r Reply) (ts string, err error)
 	Update(ctx context.Context, channel, ts string, r Reply) error
 	DM(ctx context.Context, userID string, r Reply) (channel, ts string, err error)
+	// Find returns the message posted with meta in a channel or in the DM
+	// with a user; "" when there is none.
+	Find(ctx context.Context, to string, meta Meta) (channel, ts string, err error)
 }
 
 // Notifier tells people about playbook runs: it rebuilds each message from
@@ -36,11 +39,8 @@ func (n *Notifier) Notify(ctx context.Context, run playbooks.Run, nt playbooks.N
 		now = n.Now()
 	}
 	reply := NoticeReply(run, nt, now)
-	if nt.Ref.TS != "" {
-		if err := n.Messenger.Update(ctx, nt.Ref.Channel, nt.Ref.TS, reply); err != nil {
-			return nt.Ref, fmt.Errorf("update message: %w", err)
-		}
-		return nt.Ref, nil
+	if nt.Key != "" {
+		reply.Meta = &Meta{RunID: run.ID, Key: nt.Key}
 	}
 	to := nt.To
 	if to == "" {
@@ -48,6 +48,21 @@ func (n *Notifier) Notify(ctx context.Context, run playbooks.Run, nt playbooks.N
 	}
 	if to == "" {
 		to = run.Requester
+	}
+	if nt.Ref.TS == "" && nt.Recover && reply.Meta != nil && to != "" && to != "system" {
+		// A post of this message may have reached Slack just before a
+		// crash: edit that one rather than post it twice.
+		ch, ts, err := n.Messenger.Find(ctx, to, *reply.Meta)
+		if err != nil {
+			return playbooks.MessageRef{}, fmt.Errorf("find message: %w", err)
+		}
+		nt.Ref = playbooks.MessageRef{Channel: ch, TS: ts}
+	}
+	if nt.Ref.TS != "" {
+		if err := n.Messenger.Update(ctx, nt.Ref.Channel, nt.Ref.TS, reply); err != nil {
+			return nt.Ref, fmt.Errorf("update message: %w", err)
+		}
+		return nt.Ref, nil
 	}
 	if to == "" || to == "system" {
 		return playbooks.MessageRef{}, nil

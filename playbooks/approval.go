@@ -197,6 +197,36 @@ func (e *Engine) renotify(ctx context.Context, r Run, i int) {
 	}
 }
 
+// refreshDecided rebuilds, on a run's first look after a restart, the
+// messages of steps already decided and the progress message: a crash
+// between saving a decision and editing its messages would otherwise leave
+// live Approve/Deny buttons on a decided request.
+func (e *Engine) refreshDecided(ctx context.Context, r Run) {
+	if e.notifier == nil {
+		return
+	}
+	for i, s := range r.Steps {
+		if len(s.Decisions) == 0 {
+			continue
+		}
+		switch s.Spec.Kind {
+		case KindApproval:
+			for _, id := range s.Approvers {
+				if _, ok := r.Messages[keyApproval(i, id)]; ok {
+					e.notify(ctx, r.ID, Notice{Kind: NoticeApprovalUpdate, Step: i, To: id, Key: keyApproval(i, id)})
+				}
+			}
+		case KindConfirmUser:
+			if _, ok := r.Messages[keyStep(i)]; ok {
+				e.notify(ctx, r.ID, Notice{Kind: NoticeConfirmRequest, Step: i, To: r.Subject.SlackID, Key: keyStep(i)})
+			}
+		}
+	}
+	if _, ok := r.Messages[keyProgress]; ok {
+		e.progress(ctx, r.ID)
+	}
+}
+
 // timers fires the step's persisted deadlines that have passed: expiry
 // first, then escalation (once). Otherwise it returns the next deadline.
 func (e *Engine) timers(ctx context.Context, r Run, i int) (next time.Time, acted bool, err error) {

@@ -481,6 +481,24 @@ func (e *Engine) notify(ctx context.Context, id string, n Notice) error {
 	if n.Key != "" {
 		n.Ref = r.Messages[n.Key]
 	}
+	if n.Key != "" && n.Ref.TS == "" {
+		// A new post. Slack has no idempotency key, so first record that a
+		// post is under way: if the process dies after Slack took the post
+		// but before its ts is saved, the next attempt finds that message
+		// (by its metadata) and edits it instead of posting it twice.
+		if r.Posting[n.Key] {
+			n.Recover = true
+		} else if _, _, err := e.update(context.WithoutCancel(ctx), id, func(r *Run) ([]storage.Record, error) {
+			if r.Posting == nil {
+				r.Posting = map[string]bool{}
+			}
+			r.Posting[n.Key] = true
+			return nil, nil
+		}); err != nil {
+			e.log.WarnContext(ctx, "marking a post under way", logRunID, id, "error", err)
+			return fmt.Errorf("notify %s: %w", n.Kind, err)
+		}
+	}
 	ref, err := e.notifier.Notify(ctx, r.clone(), n)
 	if err != nil {
 		e.log.WarnContext(ctx, "notify failed", logRunID, id, "kind", string(n.Kind), logStep, n.Step, "error", err)
@@ -490,13 +508,14 @@ func (e *Engine) notify(ctx context.Context, id string, n Notice) error {
 		return nil
 	}
 	_, _, err = e.update(context.WithoutCancel(ctx), id, func(r *Run) ([]storage.Record, error) {
-		if r.Messages[n.Key] == ref {
+		if r.Messages[n.Key] == ref && !r.Posting[n.Key] {
 			return nil, errNoChange
 		}
 		if r.Messages == nil {
 			r.Messages = map[string]MessageRef{}
 		}
 		r.Messages[n.Key] = ref
+		delete(r.Posting, n.Key)
 		return nil, nil
 	})
 	if err != nil {
@@ -708,6 +727,9 @@ func (e *Engine) advance(ctx context.Context, id string, resumed bool) (next tim
 		r, err := e.Get(ctx, id)
 		if err != nil {
 			return time.Time{}, false, err
+		}
+		if firstLook {
+			e.refreshDecided(ctx, r)
 		}
 		if r.State.Finished() {
 			return time.Time{}, true, nil

@@ -3,6 +3,7 @@ package playbooks
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/warden-sec/warden/storage"
@@ -172,6 +173,7 @@ type Run struct {
 	Targets   []Target              `json:"targets,omitempty"`
 	Steps     []Step                `json:"steps"`
 	Messages  map[string]MessageRef `json:"messages,omitempty"`
+	Posting   map[string]bool       `json:"posting,omitempty"`  // messages whose post is under way (ts not yet saved)
 	Evidence  *Evidence             `json:"evidence,omitempty"` // what made Warden start the run
 	Risk      string                `json:"risk,omitempty"`     // "high" when a risky change followed
 	RiskWhy   string                `json:"risk_why,omitempty"`
@@ -214,6 +216,7 @@ func (r Run) clone() Run {
 		ev := *r.Evidence
 		out.Evidence = &ev
 	}
+	out.Posting = maps.Clone(r.Posting)
 	if r.Messages != nil {
 		out.Messages = make(map[string]MessageRef, len(r.Messages))
 		for k, v := range r.Messages {
@@ -262,6 +265,10 @@ type Notice struct {
 	Key  string
 	Ref  MessageRef
 	Text string
+	// Recover is set when a post of this message may already have reached
+	// Slack before a crash: the Notifier looks for it (by the run id and
+	// Key it carries) before posting.
+	Recover bool
 }
 
 // Notifier tells people about runs (bot implements it). Errors are logged by

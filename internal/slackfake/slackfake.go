@@ -165,6 +165,8 @@ type Message struct {
 	User string
 	// Edits counts chat.update calls and response_url replacements.
 	Edits int
+	// Metadata is the message metadata the app attached, if any.
+	Metadata json.RawMessage
 }
 
 // View is a modal or Home tab the app opened.

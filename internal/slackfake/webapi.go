@@ -76,6 +76,7 @@ var apiMethods = map[string]apiHandler{
 	"chat.update":           (*Slack).apiUpdate,
 	"chat.delete":           (*Slack).apiDelete,
 	"conversations.open":    (*Slack).apiConversationsOpen,
+	"conversations.history": (*Slack).apiHistory,
 	"users.info":            (*Slack).apiUsersInfo,
 	"users.lookupByEmail":   (*Slack).apiLookupByEmail,
 	"usergroups.users.list": (*Slack).apiUsergroupUsers,
@@ -269,7 +270,38 @@ func (s *Slack) apiPostMessage(p params) (map[string]any, string, []string) {
 		return nil, "channel_not_found", nil
 	}
 	m := s.appendMessageLocked(ch, text, blocks, p.str("thread_ts"), false, "")
+	m.Metadata = p.raw("metadata")
 	return map[string]any{"channel": ch, "ts": m.TS, "message": wireMessage(m.Message)}, "", nil
+}
+
+// apiHistory answers conversations.history: the channel's messages, newest
+// first, with their metadata when include_all_metadata is set.
+func (s *Slack) apiHistory(p params) (map[string]any, string, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channelForLocked(p.str("channel"))
+	if ch == "" {
+		return nil, "channel_not_found", nil
+	}
+	limit := 100
+	if n, err := strconv.Atoi(p.str("limit")); err == nil && n > 0 && n < limit {
+		limit = n
+	}
+	withMeta := p.str("include_all_metadata") == "1" || p.str("include_all_metadata") == "true"
+	msgs := []map[string]any{}
+	list := s.chans[ch]
+	for i := len(list) - 1; i >= 0 && len(msgs) < limit; i-- {
+		m := list[i]
+		if m.deleted || m.Ephemeral {
+			continue
+		}
+		w := wireMessage(m.Message)
+		if withMeta && len(m.Metadata) > 0 {
+			w["metadata"] = m.Metadata
+		}
+		msgs = append(msgs, w)
+	}
+	return map[string]any{"messages": msgs, "has_more": false}, "", nil
 }
 
 func (s *Slack) apiPostEphemeral(p params) (map[string]any, string, []string) {
@@ -352,6 +384,9 @@ func (s *Slack) apiUpdate(p params) (map[string]any, string, []string) {
 		m.Blocks = blocks
 	} else if hasText {
 		m.Blocks = nil // text without blocks removes the blocks
+	}
+	if md := p.raw("metadata"); md != nil {
+		m.Metadata = md
 	}
 	m.Edits++
 	s.notifyLocked()
