@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sec/warden/internal/crashtest"
 	"github.com/warden-sec/warden/internal/slackfake"
 )
 
@@ -292,5 +293,35 @@ func TestOffboardingWithoutSecurityChannelSkipsTheNotice(t *testing.T) {
 	done := w.awaitDM(t, alice.ID, "succeeded")
 	if got := visible(t, done.Text, done.Blocks); !strings.Contains(got, "tell security* — skipped: no channel to tell") {
 		t.Errorf("progress should show the security notice skipped, with why:\n%s", got)
+	}
+}
+
+func TestSurvivingSessionOffersRetry(t *testing.T) {
+	idp := crashtest.NewKratos(t)
+	bobID := idp.AddIdentity(bob.Email)
+	idp.AddSession(bobID, winChrome, "203.0.113.40")
+	idp.AddSession(bobID, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148", "203.0.113.41")
+	idp.Sticky(bobID, true) // the provider says yes, but the sessions stay
+	w := startWarden(t, map[string]string{"WARDEN_PROVIDERS": "kratos", "KRATOS_ADMIN_URL": idp.URL()})
+
+	startedRun(t, w.command(t, alice.ID, "revoke <@U0BOB|bob> all"))
+	failed := w.awaitDM(t, alice.ID, "failed")
+	if got := visible(t, failed.Text, failed.Blocks); !strings.Contains(got, "still present") {
+		t.Errorf("progress does not say a session survived:\n%s", got)
+	}
+	// Only the requester or a responder may retry.
+	if r := w.click(t, erin.ID, failed, "pb.retry"); !strings.Contains(r.Text, "Only incident responders") {
+		t.Errorf("erin's retry answered %q", r.Text)
+	}
+	idp.Sticky(bobID, false)
+	if r := w.click(t, alice.ID, failed, "pb.retry"); !strings.Contains(r.Text, "Retrying") {
+		t.Errorf("retry answered %q", r.Text)
+	}
+	done := w.awaitDM(t, alice.ID, "succeeded")
+	if got := visible(t, done.Text, done.Blocks); !strings.Contains(got, "verified gone") || strings.Contains(string(done.Blocks), "pb.retry") {
+		t.Errorf("after the retry the run should be verified with no Retry button:\n%s", got)
+	}
+	if live := idp.Live(bobID); len(live) != 0 {
+		t.Errorf("bob still has live sessions at the provider: %v", live)
 	}
 }

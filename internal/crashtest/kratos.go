@@ -42,6 +42,20 @@ type Kratos struct {
 	allEffective, allNoop map[string]int
 	// Per session: revoke-one calls that found it already inactive or gone.
 	oneNoop map[string]int
+	// sticky identities accept revocations (204) but keep their sessions,
+	// like a provider whose revocation did not take.
+	sticky map[string]bool
+}
+
+// Sticky makes revocations of identity's sessions answer 204 and change
+// nothing (on), or work again (off).
+func (k *Kratos) Sticky(identity string, on bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sticky == nil {
+		k.sticky = map[string]bool{}
+	}
+	k.sticky[identity] = on
 }
 
 type kratosIdentity struct{ ID, Email string }
@@ -205,6 +219,9 @@ func (k *Kratos) apply(r *http.Request) (int, any, http.Header) {
 		case http.MethodGet:
 			return http.StatusOK, k.sessionJSON(s, q.Get("expand") == "identity"), nil
 		case http.MethodDelete:
+			if k.sticky[s.IdentityID] {
+				return http.StatusNoContent, nil, nil
+			}
 			if s.Active {
 				s.Active = false
 				k.changes[s.ID]++
@@ -230,6 +247,9 @@ func (k *Kratos) identitySessions(r *http.Request, identity string) (int, any, h
 	case http.MethodDelete:
 		if !known {
 			return http.StatusNotFound, errNotFound, nil
+		}
+		if k.sticky[identity] {
+			return http.StatusNoContent, nil, nil
 		}
 		for _, s := range mine {
 			s.Deleted = true
