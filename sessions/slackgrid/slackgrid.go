@@ -82,11 +82,15 @@ type Provider struct {
 	log   *slog.Logger
 	token string // only to keep it out of errors
 
-	mu    sync.Mutex
-	teams map[string][]string // user id → workspace ids, learned by FindUser
+	mu     sync.Mutex
+	teams  map[string][]string      // user id → workspace ids, learned by FindUser
+	people map[string]sessions.User // user id → person with an email, learned by FindUser and users.info
 }
 
-var _ sessions.Provider = (*Provider)(nil)
+var (
+	_ sessions.Provider = (*Provider)(nil)
+	_ sessions.Lister   = (*Provider)(nil)
+)
 
 // New returns a Provider for cfg.
 func New(cfg Config) (*Provider, error) {
@@ -114,7 +118,7 @@ func New(cfg Config) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{api: api, log: log, token: cfg.AdminToken, teams: map[string][]string{}}, nil
+	return &Provider{api: api, log: log, token: cfg.AdminToken, teams: map[string][]string{}, people: map[string]sessions.User{}}, nil
 }
 
 // Name returns "slack".
@@ -250,20 +254,63 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 		return sessions.User{}, fmt.Errorf("find user: %w", sessions.ErrNoAccount)
 	}
 	p.remember(u)
+	return u.person(email), nil
+}
+
+// person is u as the domain sees it; email stands in for a missing profile
+// email.
+func (u slackUser) person(email string) sessions.User {
 	return sessions.User{
 		Provider: Name,
 		ID:       u.ID,
 		Email:    cmp.Or(u.Profile.Email, email),
 		Name:     cmp.Or(u.Profile.RealName, u.RealName, u.Profile.DisplayName, u.Name),
-	}, nil
+	}
+}
+
+// account reports whether u is a person Warden can act for: not a bot, not
+// deactivated, and with an email to match on.
+func (u slackUser) account() bool {
+	return u.ID != "" && !u.Deleted && !u.IsBot && u.Profile.Email != ""
 }
 
 func (p *Provider) remember(u slackUser) {
-	if ws := u.workspaces(); len(ws) > 0 {
-		p.mu.Lock()
+	ws := u.workspaces()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(ws) > 0 {
 		p.teams[u.ID] = ws
-		p.mu.Unlock()
 	}
+	if u.account() {
+		p.people[u.ID] = u.person("")
+	}
+}
+
+// person resolves a user id to a person with users.info, once per id for the
+// life of the Provider. It returns sessions.ErrNoAccount for unknown users,
+// bots, deactivated accounts and accounts without an email; those answers
+// are not cached, so a reactivated account is seen again.
+func (p *Provider) person(ctx context.Context, userID string) (sessions.User, error) {
+	p.mu.Lock()
+	u, ok := p.people[userID]
+	p.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	var out struct {
+		User slackUser `json:"user"`
+	}
+	if _, err := p.call(ctx, "users.info", url.Values{"user": {userID}}, &out); err != nil {
+		if codeIs(err, "user_not_found", "users_not_found") {
+			return sessions.User{}, sessions.ErrNoAccount
+		}
+		return sessions.User{}, err
+	}
+	if out.User.ID != userID || !out.User.account() {
+		return sessions.User{}, sessions.ErrNoAccount
+	}
+	p.remember(out.User)
+	return out.User.person(""), nil
 }
 
 // workspaces returns the workspaces a user belongs to, asking users.info
@@ -351,6 +398,68 @@ func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]session
 }
 
 var errEmptyUser = errors.New("user has no id")
+
+// ListAll lists every live session in the org with admin.users.session.list
+// called without team_id and user_id, for new-device detection. The slices
+// are parallel: users[i] owns sessions[i]. Sessions of bots, deactivated
+// accounts and accounts without an email are left out. The listing stops
+// after maxPages pages of pageLimit sessions, with a warning in the log.
+// Errors are *APIError for Slack's ok:false answers, or the shared HTTP
+// layer's errors (httpclient.ErrThrottled when retries run out).
+func (p *Provider) ListAll(ctx context.Context) ([]sessions.Session, []sessions.User, error) {
+	var (
+		out   []sessions.Session
+		users []sessions.User
+	)
+	seen := map[int64]bool{}
+	noAccount := map[string]bool{} // user ids skipped during this call
+	cursors := map[string]bool{}
+	cursor := ""
+	for page := 0; ; page++ {
+		if page == maxPages {
+			p.log.WarnContext(ctx, "org-wide session listing cut at page bound",
+				slog.String("provider", Name), slog.Int("pages", maxPages))
+			break
+		}
+		form := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+		if cursor != "" {
+			form.Set("cursor", cursor)
+		}
+		var resp struct {
+			ActiveSessions []activeSession `json:"active_sessions"`
+		}
+		next, err := p.call(ctx, "admin.users.session.list", form, &resp)
+		if codeIs(err, "no_active_sessions") {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("list all sessions: %w", err)
+		}
+		for _, s := range resp.ActiveSessions {
+			if s.SessionID == 0 || s.UserID == "" || seen[s.SessionID] || noAccount[s.UserID] {
+				continue
+			}
+			seen[s.SessionID] = true
+			u, err := p.person(ctx, s.UserID)
+			if errors.Is(err, sessions.ErrNoAccount) {
+				noAccount[s.UserID] = true
+				p.log.DebugContext(ctx, "slack sessions of a non-account skipped", slog.String("user_id", s.UserID))
+				continue
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("list all sessions: %w", err)
+			}
+			out = append(out, mapSession(s))
+			users = append(users, u)
+		}
+		if next == "" || cursors[next] {
+			break
+		}
+		cursors[next] = true
+		cursor = next
+	}
+	return out, users, nil
+}
 
 func mapSession(s activeSession) sessions.Session {
 	d := s.Created

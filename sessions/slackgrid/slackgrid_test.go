@@ -3,8 +3,10 @@ package slackgrid
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,6 +126,9 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		all := f.sessions[team][user]
+		if team == "" {
+			all = f.orgWide()
+		}
 		if len(all) == 0 {
 			reply(w, map[string]any{"ok": false, "error": "no_active_sessions"})
 			return
@@ -159,6 +164,18 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		reply(w, map[string]any{"ok": false, "error": "unknown_method"})
 	}
+}
+
+// orgWide is every session in the org, by workspace then user, as Slack
+// lists them when neither team_id nor user_id is given. Callers hold f.mu.
+func (f *fake) orgWide() []map[string]any {
+	var all []map[string]any
+	for _, team := range slices.Sorted(maps.Keys(f.sessions)) {
+		for _, user := range slices.Sorted(maps.Keys(f.sessions[team])) {
+			all = append(all, f.sessions[team][user]...)
+		}
+	}
+	return all
 }
 
 func reply(w http.ResponseWriter, v any) {
