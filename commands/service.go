@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/warden-sec/warden/playbooks"
@@ -81,7 +80,6 @@ var responderRe = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)
 type Service struct {
 	cfg Config
 	log *slog.Logger
-	mu  sync.Mutex // guards nothing yet; reserved for caches
 }
 
 // New returns a Service.

@@ -279,7 +279,7 @@ func TestRestartWhileAwaitingApprovalRevokesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		eng = v.restart()
+		v.restart()
 		synctest.Wait()
 
 		r = v.get(run.ID)

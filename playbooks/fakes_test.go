@@ -179,7 +179,6 @@ type recorder struct {
 	notices []noticeAt
 	posted  int
 	fail    func(Notice) error
-	now     func() time.Time
 }
 
 type noticeAt struct {

@@ -388,8 +388,7 @@ func TestViewsTriggerAndSubmit(t *testing.T) {
 		t.Errorf("after an errors ack the view is %+v, want open with the field error", got)
 	}
 
-	id, err = f.Submit("U0MGR", v.ID, map[string]string{"reason_block": "Not expected"})
-	if err != nil {
+	if _, err = f.Submit("U0MGR", v.ID, map[string]string{"reason_block": "Not expected"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.next(ctx, t).Data.(slack.InteractionCallback).View.State.Values["reason_block"]["reason"].Value; got != "Not expected" {
