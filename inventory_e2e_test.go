@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,4 +231,22 @@ func auditOf(t *testing.T, path, subject string) []storage.Record {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+func TestSlowProviderIsShownInlineAndHidesNothing(t *testing.T) {
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers
+	}))
+	t.Cleanup(stuck.Close)
+	w := startWarden(t, map[string]string{
+		"WARDEN_PROVIDERS": "demo,kratos", "KRATOS_ADMIN_URL": stuck.URL, "WARDEN_PROVIDER_TIMEOUT": "1s",
+	})
+	r := w.command(t, bob.ID, "mine")
+	got := visible(t, r.Text, r.Blocks)
+	if !strings.Contains(got, "Ory Kratos*: timed out after 1s") {
+		t.Errorf("the stuck provider is not reported inline:\n%s", got)
+	}
+	if !strings.Contains(got, "demo:ds-bob-linux-firefox") {
+		t.Errorf("the stuck provider hid the demo provider's sessions:\n%s", got)
+	}
 }

@@ -224,9 +224,12 @@ func effectText(c sessions.Capabilities) string {
 }
 
 func providerErrorText(err error) string {
+	if te, ok := errors.AsType[*sessions.TimeoutError](err); ok {
+		return te.Error()
+	}
 	switch {
 	case errors.Is(err, sessions.ErrTimeout):
-		return err.Error()
+		return "timed out"
 	case errors.Is(err, sessions.ErrUnauthorized):
 		return "Warden's credentials were refused; ask an admin to check them"
 	default:
