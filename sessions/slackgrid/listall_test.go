@@ -238,3 +238,36 @@ func TestListAllStopsAtPageBound(t *testing.T) {
 		t.Errorf("no warning that the listing was cut; log:\n%s", logs.String())
 	}
 }
+
+// With the default pace, the Tier 4 user lookups do not queue behind the
+// Tier 2 admin methods: an org-wide poll resolving many people is not held
+// to 20 calls a minute.
+func TestUserLookupsArePacedApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, err := New(Config{AdminToken: adminToken, HTTP: httpclienttest.Client(newFake())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range defaultBurst { // use up the admin methods' burst
+			if err := p.RevokeAll(t.Context(), alice); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		for range usersBurst {
+			if _, err := p.FindUser(t.Context(), "alice@example.com"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("%d user lookups waited %v behind the admin methods' pace", usersBurst, waited)
+		}
+		start = time.Now()
+		if err := p.RevokeAll(t.Context(), alice); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited < 2*time.Second {
+			t.Errorf("the admin methods are no longer paced at Tier 2 (waited %v)", waited)
+		}
+	})
+}

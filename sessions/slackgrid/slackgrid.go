@@ -39,7 +39,10 @@ const (
 	// defaultRate is Tier 2: about 20 calls a minute per method.
 	defaultRate  = rate.Limit(20.0 / 60)
 	defaultBurst = 5
-	pageLimit    = 1000
+	// usersRate is Tier 4, for users.info and users.lookupByEmail.
+	usersRate  = 100.0 / 60
+	usersBurst = 10
+	pageLimit  = 1000
 	// maxPages bounds one workspace's session listing.
 	maxPages = 50
 )
@@ -78,7 +81,8 @@ func (c *Config) validate() error {
 
 // Provider talks to one Enterprise Grid org. It is safe for concurrent use.
 type Provider struct {
-	api   *httpclient.Client
+	api   *httpclient.Client // admin.users.session.* (Tier 2)
+	users *httpclient.Client // users.info, users.lookupByEmail (Tier 4), paced on their own
 	log   *slog.Logger
 	token string // only to keep it out of errors
 
@@ -101,16 +105,30 @@ func New(cfg Config) (*Provider, error) {
 	if r == 0 {
 		r = defaultRate
 	}
-	api, err := httpclient.New(httpclient.Config{
-		Provider: Name,
-		BaseURL:  strings.TrimRight(cmp.Or(cfg.APIURL, DefaultAPIURL), "/"),
-		HTTP:     cfg.HTTP,
-		Rate:     r,
-		Burst:    burst,
-		Signal:   httpclient.RetryAfter,
-		Header:   http.Header{"Authorization": {"Bearer " + cfg.AdminToken}},
-		Logger:   cfg.Logger,
-	})
+	client := func(r rate.Limit, burst int) (*httpclient.Client, error) {
+		return httpclient.New(httpclient.Config{
+			Provider: Name,
+			BaseURL:  strings.TrimRight(cmp.Or(cfg.APIURL, DefaultAPIURL), "/"),
+			HTTP:     cfg.HTTP,
+			Rate:     r,
+			Burst:    burst,
+			Signal:   httpclient.RetryAfter,
+			Header:   http.Header{"Authorization": {"Bearer " + cfg.AdminToken}},
+			Logger:   cfg.Logger,
+		})
+	}
+	api, err := client(r, burst)
+	if err != nil {
+		return nil, fmt.Errorf("slackgrid: %w", err)
+	}
+	// The users.* lookups are Tier 4 (100+ a minute): an org-wide poll
+	// resolves every person with them, so they must not queue behind the
+	// Tier 2 admin methods' pace. A configured Rate paces both.
+	ur, ub := rate.Limit(usersRate), usersBurst
+	if cfg.Rate != 0 {
+		ur, ub = cfg.Rate, burst
+	}
+	users, err := client(ur, ub)
 	if err != nil {
 		return nil, fmt.Errorf("slackgrid: %w", err)
 	}
@@ -118,7 +136,7 @@ func New(cfg Config) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{api: api, log: log, token: cfg.AdminToken, teams: map[string][]string{}, people: map[string]sessions.User{}}, nil
+	return &Provider{api: api, users: users, log: log, token: cfg.AdminToken, teams: map[string][]string{}, people: map[string]sessions.User{}}, nil
 }
 
 // Name returns "slack".
@@ -173,7 +191,11 @@ var codeRE = regexp.MustCompile(`^[a-z0-9_.\-]{1,64}$`)
 // It returns the next cursor, if any.
 func (p *Provider) call(ctx context.Context, method string, form url.Values, out any) (string, error) {
 	var raw json.RawMessage
-	if _, err := p.api.Form(ctx, "/"+method, form, &raw); err != nil {
+	api := p.api
+	if strings.HasPrefix(method, "users.") {
+		api = p.users
+	}
+	if _, err := api.Form(ctx, "/"+method, form, &raw); err != nil {
 		return "", redact(err, p.token)
 	}
 	var env envelope
