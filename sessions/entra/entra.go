@@ -110,7 +110,6 @@ func (c *Config) validate() error {
 type Provider struct {
 	api         *httpclient.Client
 	reports     *httpclient.Client // auditLogs, paced apart
-	tokens      *httpclient.TokenSource
 	log         *slog.Logger
 	signInPages int
 	signInTop   int
@@ -169,7 +168,6 @@ func New(cfg Config) (*Provider, error) {
 	return &Provider{
 		api:         graph,
 		reports:     reports,
-		tokens:      tokens,
 		log:         log,
 		signInPages: cmp.Or(cfg.SignInPages, defaultSignInPages),
 		signInTop:   cmp.Or(cfg.SignInTop, defaultSignInTop),
@@ -205,9 +203,6 @@ const userSelect = "id,displayName,mail,userPrincipalName"
 // sessions.ErrNoAccount when neither matches. The manager's email is filled
 // in when Graph knows the manager.
 func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, error) {
-	if err := p.auth(ctx); err != nil {
-		return sessions.User{}, fmt.Errorf("find user: %w", err)
-	}
 	u, err := p.findUser(ctx, email)
 	if err != nil {
 		return sessions.User{}, fmt.Errorf("find user: %w", err)
@@ -336,9 +331,6 @@ type grant struct {
 // are skipped, with a warning in the log, when Graph refuses app-only access
 // to them.
 func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]sessions.Session, error) {
-	if err := p.auth(ctx); err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
 	ins, err := p.signIns(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: sign-ins: %w", err)
@@ -544,9 +536,6 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 // session cookies within a few minutes. A user Graph no longer knows counts
 // as revoked.
 func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke all: %w", err)
-	}
 	seg, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
@@ -570,9 +559,6 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 // RevokeTokens deletes every delegated permission grant the user gave. It
 // tries each and reports all failures.
 func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
 	gs, err := p.grants(ctx, u)
 	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
@@ -591,11 +577,4 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	return nil
-}
-
-// auth makes sure a token is at hand before a call, so that refused
-// credentials surface as one clear error instead of retried failures.
-func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.Token(ctx)
-	return err
 }

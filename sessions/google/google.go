@@ -100,7 +100,6 @@ func (c *Config) validate() error {
 // Provider talks to one Workspace customer. It is safe for concurrent use.
 type Provider struct {
 	api      *httpclient.Client
-	tokens   *httpclient.TokenSource
 	customer string
 }
 
@@ -156,7 +155,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	return &Provider{
 		api:      api,
-		tokens:   tokens,
 		customer: cmp.Or(cfg.Customer, "my_customer"),
 	}, nil
 }
@@ -211,9 +209,6 @@ type gUser struct {
 // FindUser gets the user by primary email or alias. It returns
 // sessions.ErrNoAccount when Google answers 404.
 func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, error) {
-	if err := p.auth(ctx); err != nil {
-		return sessions.User{}, fmt.Errorf("find user: %w", err)
-	}
 	key, err := httpclient.PathSegment(email)
 	if err != nil {
 		return sessions.User{}, fmt.Errorf("find user: %w", sessions.ErrNoAccount)
@@ -283,9 +278,6 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 // (KindToken) and their managed mobile devices (KindDevice). Google has no
 // list of live sessions.
 func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]sessions.Session, error) {
-	if err := p.auth(ctx); err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
 	toks, err := p.oauthTokens(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
@@ -475,9 +467,6 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 // RevokeAll signs the user out of every web and device session
 // (users.signOut). A user Google no longer knows counts as signed out.
 func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke all: %w", err)
-	}
 	path, err := p.userPath(u)
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
@@ -491,9 +480,6 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 // RevokeTokens deletes every OAuth token (per client) and every app-specific
 // password of the user. It tries each one and reports all failures.
 func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
 	path, err := p.userPath(u)
 	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
@@ -525,11 +511,4 @@ func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	return nil
-}
-
-// auth makes sure a token is at hand before a call, so that a refused
-// service account surfaces as one clear error instead of retried failures.
-func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.Token(ctx)
-	return err
 }

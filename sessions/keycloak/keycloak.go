@@ -82,7 +82,6 @@ func (c *Config) validate() error {
 // Provider talks to one Keycloak realm. It is safe for concurrent use.
 type Provider struct {
 	api      *httpclient.Client
-	tokens   *httpclient.TokenSource
 	realm    string // "/admin/realms/{realm}", escaped
 	pageSize int
 }
@@ -123,7 +122,6 @@ func New(cfg Config) (*Provider, error) {
 	}
 	return &Provider{
 		api:      api,
-		tokens:   tokens,
 		realm:    "/admin/realms/" + url.PathEscape(cfg.Realm),
 		pageSize: cmp.Or(cfg.PageSize, defaultPageSize),
 	}, nil
@@ -172,9 +170,6 @@ type kcConsent struct {
 // FindUser looks the user up by exact email. It returns sessions.ErrNoAccount
 // when nobody in the realm has that email.
 func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, error) {
-	if err := p.auth(ctx); err != nil {
-		return sessions.User{}, fmt.Errorf("find user: %w", err)
-	}
 	var users []kcUser
 	q := url.Values{"email": {email}, "exact": {"true"}}
 	if _, err := p.api.JSON(ctx, http.MethodGet, p.realm+"/users", q, nil, &users); err != nil {
@@ -199,9 +194,6 @@ func (p *Provider) FindUser(ctx context.Context, email string) (sessions.User, e
 // ListSessions returns the user's live sessions (KindSession) followed by
 // the consents they gave to clients (KindToken, id "consent:<clientId>").
 func (p *Provider) ListSessions(ctx context.Context, u sessions.User) ([]sessions.Session, error) {
-	if err := p.auth(ctx); err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
 	live, err := p.liveSessions(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
@@ -317,9 +309,6 @@ func (p *Provider) consents(ctx context.Context, u sessions.User) ([]kcConsent, 
 // offline tokens instead. A session that is gone, or that does not belong to
 // u, is left alone and nil is returned.
 func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
 	if client, ok := strings.CutPrefix(id, consentPrefix); ok {
 		if err := p.deleteConsent(ctx, u, client); err != nil {
 			return fmt.Errorf("revoke session: %w", err)
@@ -347,9 +336,6 @@ func (p *Provider) RevokeSession(ctx context.Context, u sessions.User, id string
 
 // RevokeAll signs the user out of every online session (POST /users/{id}/logout).
 func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke all: %w", err)
-	}
 	id, err := httpclient.PathSegment(u.ID)
 	if err != nil {
 		return fmt.Errorf("revoke all: %w", err)
@@ -363,9 +349,6 @@ func (p *Provider) RevokeAll(ctx context.Context, u sessions.User) error {
 // RevokeTokens revokes every consent the user gave, which also removes that
 // client's offline tokens. It tries every consent and reports all failures.
 func (p *Provider) RevokeTokens(ctx context.Context, u sessions.User) error {
-	if err := p.auth(ctx); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
 	cs, err := p.consents(ctx, u)
 	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
@@ -395,11 +378,4 @@ func (p *Provider) deleteConsent(ctx context.Context, u sessions.User, clientID 
 		return err
 	}
 	return nil
-}
-
-// auth makes sure a token is at hand before a call, so that refused
-// credentials surface as one clear error instead of as retried failures.
-func (p *Provider) auth(ctx context.Context) error {
-	_, err := p.tokens.Token(ctx)
-	return err
 }
