@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/warden-sec/warden/internal/slackfake"
+	"github.com/warden-sec/warden/playground"
 )
 
 // Slack users of the end-to-end tests. Their emails match the demo provider's
@@ -120,37 +121,14 @@ func (w *warden) command(t *testing.T, user, text string) slackfake.Response {
 	return r
 }
 
-// visible is everything a person would read in a response: text and blocks.
+// visible is everything a person would read in a response, as Slack got it
+// (mrkdwn, escaping included); blocks must be JSON.
 func visible(t *testing.T, text string, blocks json.RawMessage) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString(text)
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if s, ok := x["text"].(string); ok {
-				b.WriteString("\n" + s)
-			}
-			for _, k := range []string{"text", "fields", "elements", "accessory", "confirm", "title"} {
-				if c, ok := x[k]; ok {
-					walk(c)
-				}
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		}
+	if len(blocks) > 0 && !json.Valid(blocks) {
+		t.Fatalf("blocks are not JSON: %s", blocks)
 	}
-	if len(blocks) > 0 {
-		var v any
-		if err := json.Unmarshal(blocks, &v); err != nil {
-			t.Fatalf("blocks are not JSON: %v", err)
-		}
-		walk(v)
-	}
-	return b.String()
+	return playground.MessageText(text, blocks)
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share;

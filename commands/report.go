@@ -126,44 +126,15 @@ func (s *Service) Report(ctx context.Context) (Reply, error) {
 			T(B("Median time from report to revocation"), P("\n"+median)),
 		}},
 	)
-	list := func(title string, items []item) {
-		if len(items) == 0 {
-			return
-		}
-		t := T(B(title))
-		for i, it := range items {
-			if i == listTop {
-				t = append(t, P(fmt.Sprintf("\n…and %d more", len(items)-i)))
-				break
-			}
-			t = append(t, P("\n• "+it.who+" — "), C(it.ss.Provider+":"+it.ss.ID), P(" "+deviceLabel(it.ss)+", last active "+ago(now, sessions.Activity(it.ss))))
-		}
-		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: t})
+	sessionLine := func(it item) Text {
+		return T(P(it.who+" — "), C(it.ss.Provider+":"+it.ss.ID), P(" "+deviceLabel(it.ss)+", last active "+ago(now, sessions.Activity(it.ss))))
 	}
-	list("Stale sessions", stale)
-	list("Unmanaged devices", unmanaged)
-	if len(multi) > 0 {
-		t := T(B("More than one country"))
-		for i, m := range multi {
-			if i == listTop {
-				t = append(t, P(fmt.Sprintf("\n…and %d more", len(multi)-i)))
-				break
-			}
-			t = append(t, P("\n• "+m))
-		}
-		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: t})
-	}
-	if len(open) > 0 {
-		t := T(B("Open runs"))
-		for i, run := range open {
-			if i == listTop {
-				t = append(t, P(fmt.Sprintf("\n…and %d more", len(open)-i)))
-				break
-			}
-			t = append(t, P("\n• "), C(run.ID), P(" "+run.Playbook+" for "), subjectOf(run), P(" — "+string(run.State)+", started "+ago(now, run.Created)))
-		}
-		r.Blocks = append(r.Blocks, Block{Kind: Section, Text: t})
-	}
+	r.Blocks = appendList(r.Blocks, "Stale sessions", stale, sessionLine)
+	r.Blocks = appendList(r.Blocks, "Unmanaged devices", unmanaged, sessionLine)
+	r.Blocks = appendList(r.Blocks, "More than one country", multi, func(m string) Text { return T(P(m)) })
+	r.Blocks = appendList(r.Blocks, "Open runs", open, func(run playbooks.Run) Text {
+		return T(C(run.ID), P(" "+run.Playbook+" for "), subjectOf(run), P(" — "+string(run.State)+", started "+ago(now, run.Created)))
+	})
 	if len(snap.Errors) > 0 {
 		names := make([]string, 0, len(snap.Errors))
 		for p := range snap.Errors {
@@ -173,6 +144,23 @@ func (s *Service) Report(ctx context.Context) (Reply, error) {
 		r.Blocks = append(r.Blocks, Block{Kind: Context, Text: T(P("Could not ask at the last poll: " + strings.Join(names, ", ")))})
 	}
 	return r, nil
+}
+
+// appendList adds a titled bulleted section of at most listTop items, ending
+// with "…and N more"; nothing when items is empty.
+func appendList[E any](blocks []Block, title string, items []E, line func(E) Text) []Block {
+	if len(items) == 0 {
+		return blocks
+	}
+	t := T(B(title))
+	for i, it := range items {
+		if i == listTop {
+			t = append(t, P(fmt.Sprintf("\n…and %d more", len(items)-i)))
+			break
+		}
+		t = append(append(t, P("\n• ")), line(it)...)
+	}
+	return append(blocks, Block{Kind: Section, Text: t})
 }
 
 // revocationStats counts sessions revoked in recs and the median time from

@@ -225,6 +225,22 @@ func (e *Engine) fail(ctx context.Context, r *Run, i int, res ProviderResult, op
 	return e.saveResult(ctx, r, i, res, st, short(err), err)
 }
 
+// lookUp finds the run's subject at p. When it cannot, done is true and out
+// is the provider's saved result: no account there, or a failure.
+func (e *Engine) lookUp(ctx context.Context, r *Run, i int, p sessions.Provider, g gate, res ProviderResult) (u sessions.User, out outcome, done bool) {
+	err := g.do(ctx, func(ctx context.Context) (err error) {
+		u, err = p.FindUser(ctx, r.Subject.Email)
+		return err
+	})
+	switch {
+	case errors.Is(err, sessions.ErrNoAccount):
+		return u, e.saveResult(ctx, r, i, res, ResultNoAccount, "", nil), true
+	case err != nil:
+		return u, e.fail(ctx, r, i, res, "find user", err), true
+	}
+	return u, outcome{}, false
+}
+
 // revokeSessions ends sessions at every provider of the step and verifies.
 func (e *Engine) revokeSessions(ctx context.Context, r *Run, i int) (bool, error) {
 	scope := scopeOf(r, r.Steps[i].Spec)
@@ -241,16 +257,9 @@ func (e *Engine) revokeAt(ctx context.Context, r *Run, i int, p sessions.Provide
 	res.Attempts++
 	res.Detail = ""
 	caps := p.Capabilities()
-	var u sessions.User
-	err := g.do(ctx, func(ctx context.Context) (err error) {
-		u, err = p.FindUser(ctx, r.Subject.Email)
-		return err
-	})
-	if errors.Is(err, sessions.ErrNoAccount) {
-		return e.saveResult(ctx, r, i, res, ResultNoAccount, "", nil)
-	}
-	if err != nil {
-		return e.fail(ctx, r, i, res, "find user", err)
+	u, out, done := e.lookUp(ctx, r, i, p, g, res)
+	if done {
+		return out
 	}
 	var targets []string
 	for _, t := range r.Targets {
@@ -289,7 +298,7 @@ func (e *Engine) revokeAt(ctx context.Context, r *Run, i int, p sessions.Provide
 		return e.saveResult(ctx, r, i, res, ResultRequested, detail, nil)
 	}
 	var ss []sessions.Session
-	err = g.do(ctx, func(ctx context.Context) (err error) {
+	err := g.do(ctx, func(ctx context.Context) (err error) {
 		ss, err = p.ListSessions(ctx, u)
 		return err
 	})
@@ -362,18 +371,11 @@ func (e *Engine) revokeTokens(ctx context.Context, r *Run, i int) (bool, error) 
 			return e.saveResult(ctx, r, i, res, ResultNotSupported, "cannot revoke tokens here", nil)
 		}
 		res.Attempts++
-		var u sessions.User
-		err := g.do(ctx, func(ctx context.Context) (err error) {
-			u, err = p.FindUser(ctx, r.Subject.Email)
-			return err
-		})
-		if errors.Is(err, sessions.ErrNoAccount) {
-			return e.saveResult(ctx, r, i, res, ResultNoAccount, "", nil)
+		u, out, done := e.lookUp(ctx, r, i, p, g, res)
+		if done {
+			return out
 		}
-		if err != nil {
-			return e.fail(ctx, r, i, res, "find user", err)
-		}
-		err = g.do(ctx, func(ctx context.Context) error { return tr.RevokeTokens(ctx, u) })
+		err := g.do(ctx, func(ctx context.Context) error { return tr.RevokeTokens(ctx, u) })
 		if errors.Is(err, sessions.ErrNotSupported) {
 			return e.saveResult(ctx, r, i, res, ResultNotSupported, "cannot revoke tokens here", nil)
 		}

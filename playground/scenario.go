@@ -521,9 +521,16 @@ func mentions(p Person, text string) bool {
 	return false
 }
 
-// visible is everything a person reads in a message: its text and the text
-// of its blocks (fields, buttons, confirm dialogs).
+// visible is everything a person reads in a message, with Slack's escaping
+// decoded.
 func visible(text string, blocks json.RawMessage) string {
+	return slackUnescape.Replace(MessageText(text, blocks))
+}
+
+// MessageText is a message's text and the text of its blocks (sections,
+// fields, buttons, confirm dialogs), as Slack received it: mrkdwn, escaping
+// included. Blocks that are not JSON add nothing.
+func MessageText(text string, blocks json.RawMessage) string {
 	var b strings.Builder
 	b.WriteString(text)
 	var walk func(v any)
@@ -548,7 +555,7 @@ func visible(text string, blocks json.RawMessage) string {
 	if len(blocks) > 0 && json.Unmarshal(blocks, &v) == nil {
 		walk(v)
 	}
-	return slackUnescape.Replace(b.String())
+	return b.String()
 }
 
 // buttonValue finds the button with actionID (or actionID~N, the bot's
